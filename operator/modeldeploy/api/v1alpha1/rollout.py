@@ -1,0 +1,140 @@
+"""`spec.rollout`: canary steps, the live analysis that gates them, and history to keep."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from itertools import pairwise
+
+from pydantic import Field, JsonValue
+
+from modeldeploy.api.v1alpha1.quantity import Duration
+from modeldeploy.api.v1alpha1.rules import ApiModel, Rule, cel_list
+
+BUILTIN_METRICS = ("error-rate", "latency-p50-ms", "latency-p99-ms")
+DEFAULT_STEPS: tuple[dict[str, JsonValue], ...] = (
+    {"weight": 10, "pause": "60s"},
+    {"weight": 50, "pause": "120s"},
+)
+
+
+class RolloutStep(ApiModel):
+    """Send `weight` percent of traffic to the new version, then watch it for `pause`."""
+
+    weight: int = Field(ge=1, le=99)
+    """Percent of traffic (by serving replicas) on the new version; 100 is the final promotion."""
+    pause: Duration = "60s"
+    """How long the analysis watches this step before the next one."""
+
+
+class MetricCheck(ApiModel):
+    """A metric the analysis measures each interval and its accepted range."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    """`error-rate`, `latency-p50-ms`, `latency-p99-ms`, or any name with a `query`."""
+    query: str | None = Field(default=None, max_length=4096)
+    """PromQL template (`{{version}}`, `{{namespace}}`, `{{name}}` are filled in)."""
+    max: float | None = None
+    """The version fails the interval when the value is above this."""
+    min: float | None = None
+    """The version fails the interval when the value is below this."""
+
+    rules = (
+        Rule(
+            cel=f"has(self.query) || self.name in {cel_list(BUILTIN_METRICS)}",
+            message=f"a metric other than {', '.join(BUILTIN_METRICS)} needs a query",
+            check=lambda m: m.query is not None or m.name in BUILTIN_METRICS,
+            field="query",
+        ),
+        Rule(
+            cel="has(self.max) || has(self.min)",
+            message="a metric needs max or min",
+            check=lambda m: m.max is not None or m.min is not None,
+            field="max",
+        ),
+    )
+
+
+class Provider(StrEnum):
+    PROMETHEUS = "prometheus"
+    DIRECT = "direct"
+
+
+def _default_metrics() -> list[MetricCheck]:
+    return [MetricCheck(name="error-rate", max=0.01), MetricCheck(name="latency-p99-ms", max=500)]
+
+
+class Analysis(ApiModel):
+    """Live analysis of the new version while traffic shifts."""
+
+    provider: Provider = Provider.DIRECT
+    """`prometheus` (PromQL over its HTTP API) or `direct` (scrape the serving pods)."""
+    address: str | None = Field(default=None, pattern=r"^https?://.+$", max_length=2048)
+    """Prometheus base URL; required for the prometheus provider."""
+    interval: Duration = "15s"
+    """How often metrics are measured and judged."""
+    failure_limit: int = Field(default=2, ge=0, le=100)
+    """Failed intervals tolerated; one more rolls back."""
+    min_requests: int = Field(default=20, ge=0)
+    """No verdict for an interval with fewer requests to the new version."""
+    metrics: list[MetricCheck] = Field(
+        default_factory=_default_metrics,
+        max_length=16,
+        json_schema_extra={
+            "default": [
+                {"name": "error-rate", "max": 0.01},
+                {"name": "latency-p99-ms", "max": 500},
+            ],
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+
+    rules = (
+        Rule(
+            cel="self.provider != 'prometheus' || has(self.address)",
+            message="address is required for the prometheus provider",
+            check=lambda a: a.provider != Provider.PROMETHEUS or a.address is not None,
+            field="address",
+        ),
+        Rule(
+            cel="self.provider == 'prometheus' || self.metrics.all(m, !has(m.query))",
+            message="metrics with a query need the prometheus provider",
+            check=lambda a: (
+                a.provider == Provider.PROMETHEUS or all(m.query is None for m in a.metrics)
+            ),
+            field="metrics",
+        ),
+        Rule(
+            cel="self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+            message="metric names must be unique",
+            check=lambda a: len({m.name for m in a.metrics}) == len(a.metrics),
+            field="metrics",
+        ),
+    )
+
+
+class Rollout(ApiModel):
+    """How a new version replaces the stable one."""
+
+    steps: list[RolloutStep] = Field(
+        default_factory=lambda: [RolloutStep.model_validate(s) for s in DEFAULT_STEPS],
+        max_length=20,
+        json_schema_extra={"default": list(DEFAULT_STEPS)},
+    )
+    """Canary steps with strictly increasing weights below 100; after the last, 100%."""
+    analysis: Analysis = Field(default_factory=Analysis, json_schema_extra={"default": {}})
+    post_promotion_window: Duration = "300s"
+    """After promotion the new stable version is still watched this long and rolled back on
+    failure."""
+    keep_revisions: int = Field(default=3, ge=1, le=50)
+    """Old versions' artifacts and history entries kept for rollback."""
+
+    rules = (
+        Rule(
+            cel="self.steps.map(s, s.weight).isSorted() && "
+            "self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))",
+            message="step weights must be strictly increasing",
+            check=lambda r: all(a.weight < b.weight for a, b in pairwise(r.steps)),
+            field="steps",
+        ),
+    )
