@@ -42,11 +42,12 @@ class ModelDeployment(ApiModel):
     status: ModelDeploymentStatus | None = None
 
 
-def field_errors(error: ValidationError) -> list[str]:
-    """`path: message` lines with Kubernetes-style paths (`spec.rollout.steps[1].weight`)."""
+def field_errors(error: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
+    """`path: message` lines with Kubernetes-style paths (`spec.rollout.steps[1].weight`);
+    `prefix` is where the validated object sits in the resource."""
     lines = []
     for detail in error.errors():
-        location = list(detail["loc"])
+        location = [*prefix, *detail["loc"]]
         if detail["type"] == RULE_ERROR and detail.get("ctx", {}).get("field"):
             location.append(detail["ctx"]["field"])
         lines.append(f"{_path(location)}: {detail['msg']}")

@@ -1,0 +1,1 @@
+"""kopf handlers and settings: thin, they call the pure functions of `rollout/`."""

@@ -1,0 +1,1 @@
+"""Pure decisions about a ModelDeployment's status: no I/O, no kopf."""

@@ -1,0 +1,52 @@
+"""Is the spec acceptable? The API server checks it with the CRD's schema and CEL rules; this
+checks it again with the same models, for API servers that skip CEL rules (before Kubernetes
+1.25) and for resources stored before the CRD was upgraded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from modeldeploy.api.v1alpha1 import ModelDeploymentSpec, field_errors
+from modeldeploy.rollout.conditions import set_condition
+
+ACCEPTED = "Accepted"
+MESSAGE_LIMIT = 1024
+
+
+def spec_errors(spec: Mapping[str, Any]) -> list[str]:
+    """`spec.path: message` for each problem of the spec; empty when it is valid."""
+    try:
+        ModelDeploymentSpec.model_validate(spec)
+    except ValidationError as error:
+        return field_errors(error, prefix=("spec",))
+    return []
+
+
+def admission_status(resource: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The status fields that record whether the current generation's spec is acceptable."""
+    status = resource.get("status") or {}
+    generation = int(resource["metadata"].get("generation", 0))
+    errors = spec_errors(resource.get("spec") or {})
+    message = "; ".join(errors)
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 3] + "..."
+    conditions = set_condition(
+        status.get("conditions") or [],
+        type_=ACCEPTED,
+        status=not errors,
+        reason="InvalidSpec" if errors else "SpecValid",
+        message=message or "the spec is valid",
+        generation=generation,
+        now=now,
+    )
+    return {"observedGeneration": generation, "conditions": conditions}
+
+
+def status_changes(resource: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the status fields that differ, so an unchanged resource gets no write at all."""
+    status = resource.get("status") or {}
+    return {key: value for key, value in wanted.items() if status.get(key) != value}
