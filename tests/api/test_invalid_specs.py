@@ -73,6 +73,12 @@ CASES: list[tuple[str, dict[str, Any], str, bool]] = [
         False,
     ),
     (
+        "distill-with-student-and-recover",
+        {"spec.compression.steps.2.student": {"type": "mlp", "hiddenSizes": [16]}},
+        "spec.compression.steps[2].student",
+        False,
+    ),
+    (
         "field-of-another-step",
         {"spec.compression.steps.0.sparsity": 0.3},
         "spec.compression.steps[0].sparsity",

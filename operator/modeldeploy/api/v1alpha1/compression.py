@@ -89,6 +89,9 @@ class CompressionStep(ApiModel):
     """distill: softmax temperature of the soft targets."""
     recover: bool | None = None
     """distill: fine-tune the pruned model itself against the original as teacher."""
+    dataset_uri: Uri | None = None
+    """distill: inputs to train on (.npz); default: the evaluation dataset. A separate training
+    set keeps the evaluation held out."""
 
 
 # Which optional fields each step type accepts, and which it needs. The pydantic checks and the
@@ -99,7 +102,7 @@ STEP_FIELDS: dict[StepType, frozenset[str]] = {
     StepType.QUANTIZE: frozenset(
         {"mode", "weightType", "perChannel", "calibrationUri", "excludeNodes", "excludeOpTypes"}
     ),
-    StepType.DISTILL: frozenset({"student", "epochs", "temperature", "recover"}),
+    StepType.DISTILL: frozenset({"student", "epochs", "temperature", "recover", "datasetUri"}),
 }
 STEP_REQUIRED: dict[StepType, frozenset[str]] = {
     StepType.PRUNE: frozenset({"sparsity"}),
@@ -153,11 +156,13 @@ def _step_rules() -> tuple[Rule, ...]:
     )
     rules.append(
         Rule(
-            cel="self.type != 'distill' || has(self.student) || "
-            "(has(self.recover) && self.recover)",
-            message="a distill step needs a student (or recover: true to fine-tune the pruned "
-            "model)",
-            check=lambda s: s.type != StepType.DISTILL or s.student is not None or bool(s.recover),
+            cel="self.type != 'distill' || "
+            "has(self.student) != (has(self.recover) && self.recover)",
+            message="a distill step needs either a student or recover: true (to fine-tune the "
+            "pruned model), not both",
+            check=lambda s: (
+                s.type != StepType.DISTILL or (s.student is not None) != bool(s.recover)
+            ),
             field="student",
         )
     )
