@@ -16,6 +16,7 @@ from modeldeploy import __version__
 # name -> (module with `main(argv: list[str]) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "crds": ("modeldeploy.api.v1alpha1.crdgen", "render the CustomResourceDefinition YAML"),
+    "compress": ("modeldeploy.compress.job", "compress an ONNX model and gate it (the Job)"),
     "operator": ("modeldeploy.controller.main", "run the operator (kopf)"),
     "serve": ("modeldeploy.serve.server", "serve one ONNX model over KServe v1 and OIP v2 HTTP"),
 }

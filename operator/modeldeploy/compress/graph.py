@@ -1,0 +1,148 @@
+"""Reading and measuring ONNX graphs: initializers, consumers, weight bytes, parameters, MACs."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from modeldeploy.compress.errors import CompressError
+
+# The ops whose constant weight input (index 1) pruning and quantization act on.
+WEIGHTED_OPS = frozenset({"MatMul", "Gemm", "Conv"})
+
+
+def initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
+    return {tensor.name: tensor for tensor in model.graph.initializer}
+
+
+def consumers(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    """Tensor name -> the nodes that read it."""
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return readers
+
+
+def attribute(node: onnx.NodeProto, name: str, default: int | float) -> int | float:
+    for attr in node.attribute:
+        if attr.name == name:
+            value: int | float = onnx.helper.get_attribute_value(attr)
+            return value
+    return default
+
+
+def set_initializer(model: onnx.ModelProto, name: str, array: np.ndarray) -> None:
+    for tensor in model.graph.initializer:
+        if tensor.name == name:
+            tensor.CopyFrom(numpy_helper.from_array(array, name))
+            return
+    raise KeyError(name)
+
+
+def weighted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """MatMul/Gemm/Conv nodes whose weight (input 1) is a float initializer of rank >= 2."""
+    weights = initializers(model)
+    found = []
+    for node in model.graph.node:
+        if node.op_type not in WEIGHTED_OPS or len(node.input) < 2:
+            continue
+        tensor = weights.get(node.input[1])
+        if (
+            tensor is not None
+            and tensor.data_type == onnx.TensorProto.FLOAT
+            and len(tensor.dims) >= 2
+        ):
+            found.append(node)
+    return found
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of all initializers (and Constant node tensors): the model's stored weights."""
+    total = sum(_tensor_bytes(tensor) for tensor in model.graph.initializer)
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    total += _tensor_bytes(attr.t)
+    return total
+
+
+def _tensor_bytes(tensor: onnx.TensorProto) -> int:
+    count = int(np.prod(tensor.dims)) if tensor.dims else 1
+    itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    return count * itemsize
+
+
+def parameters(model: onnx.ModelProto) -> int:
+    """Number of weight elements held by the model's initializers."""
+    return sum(
+        int(np.prod(tensor.dims)) if tensor.dims else 1 for tensor in model.graph.initializer
+    )
+
+
+def nonzero_parameters(model: onnx.ModelProto) -> int:
+    return sum(
+        int(np.count_nonzero(numpy_helper.to_array(tensor))) for tensor in model.graph.initializer
+    )
+
+
+def macs_per_sample(model: onnx.ModelProto, fixed_dims: dict[str, int] | None = None) -> int:
+    """Multiply-accumulates of MatMul/Gemm/Conv (and their integer forms) for one sample.
+
+    Symbolic dims are set to 1 (batch) or to `fixed_dims[name]` (e.g. a sequence length) and
+    shapes are inferred; an op whose shapes stay unknown counts 0.
+    """
+    fixed = dict(fixed_dims or {})
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for value in probe.graph.input:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_value = fixed.get(dim.dim_param, 1)
+    del probe.graph.value_info[:]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe)
+    except onnx.shape_inference.InferenceError:
+        return 0
+    shapes: dict[str, list[int]] = {}
+    for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if all(dim.dim_value > 0 for dim in dims):
+            shapes[value.name] = [dim.dim_value for dim in dims]
+    for tensor in inferred.graph.initializer:
+        shapes[tensor.name] = list(tensor.dims)
+    total = 0
+    for node in inferred.graph.node:
+        out = shapes.get(node.output[0]) if node.output else None
+        if out is None:
+            continue
+        if node.op_type in ("MatMul", "MatMulInteger", "QLinearMatMul", "Gemm"):
+            a_index = 3 if node.op_type == "QLinearMatMul" else 0
+            a = shapes.get(node.input[a_index])
+            if a is None:
+                continue
+            transposed = node.op_type == "Gemm" and attribute(node, "transA", 0)
+            inner = a[0] if transposed else a[-1]
+            total += int(np.prod(out)) * inner
+        elif node.op_type in ("Conv", "ConvInteger", "QLinearConv"):
+            w_index = 3 if node.op_type == "QLinearConv" else 1
+            w = shapes.get(node.input[w_index])
+            if w is not None:
+                total += int(np.prod(out)) * int(np.prod(w[1:]))
+    return total
+
+
+def load_model(path: str, what: str = "model") -> onnx.ModelProto:
+    """Load and check an ONNX file, failing with a one-line reason when it is not one."""
+    try:
+        model = onnx.load(path)
+        onnx.checker.check_model(model)
+    except Exception as error:  # onnx raises DecodeError, ValidationError, OSError, ...
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        detail = first_line or type(error).__name__
+        raise CompressError(f"{what} {path} is not a valid ONNX model: {detail}") from None
+    if not model.graph.output:
+        raise CompressError(f"{what} {path} has no graph outputs")
+    return model

@@ -1,0 +1,187 @@
+"""`modeldeploy compress`: the compression Job's entry point.
+
+Exit status 0 only when the compressed model passed the gate; otherwise a one-line reason is
+written to the termination message file (`/dev/termination-log`), which Kubernetes hands
+back to the operator. On success that file carries the short JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from modeldeploy.compress import evaluate, report
+from modeldeploy.compress.artifacts import ArtifactStore, write_atomically
+from modeldeploy.compress.dataset import load_dataset
+from modeldeploy.compress.errors import CompressError
+from modeldeploy.compress.evaluate import Figures
+from modeldeploy.compress.graph import load_model
+from modeldeploy.compress.pipeline import Context, run_steps
+from modeldeploy.compress.sources import fetch, local_path, verify_sha256
+from modeldeploy.compress.spec import JobSpec, load_spec, spec_fingerprint
+
+TERMINATION_LOG_ENV = "MODELDEPLOY_TERMINATION_LOG"
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+
+log = logging.getLogger("modeldeploy.compress")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modeldeploy compress",
+        description="Compress an ONNX model, gate it on a metric, store it by its sha256.",
+    )
+    parser.add_argument("--spec", help="job spec (JSON); default: $MODELDEPLOY_COMPRESS_SPEC")
+    parser.add_argument(
+        "--termination-log",
+        help=f"termination message file (default: ${TERMINATION_LOG_ENV} or "
+        f"{DEFAULT_TERMINATION_LOG})",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    termination_log = Path(
+        args.termination_log or os.environ.get(TERMINATION_LOG_ENV) or DEFAULT_TERMINATION_LOG
+    )
+    try:
+        spec = load_spec(args.spec, dict(os.environ))
+        result = run(spec, os.environ)
+    except CompressError as error:
+        log.error("compression failed: %s", error)
+        _write_termination(termination_log, f"compression failed: {error}")
+        return 1
+    except Exception as error:  # the reason still reaches the operator, on one line
+        log.exception("compression failed unexpectedly")
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:1024]
+        _write_termination(termination_log, f"compression failed: {reason}")
+        return 1
+    _write_termination(
+        termination_log,
+        report.summary(result) if result["passed"] else f"gate failed: {result['reason']}",
+    )
+    return 0 if result["passed"] else 1
+
+
+def _write_termination(path: Path, message: str) -> None:
+    try:
+        path.write_text(message)
+    except OSError as error:
+        log.warning("cannot write the termination message to %s: %s", path, error.strerror)
+
+
+def run(spec: JobSpec, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Fetch, compress, evaluate, gate, store; the full report."""
+    store_path = local_path(spec.artifact_store, environ)
+    if store_path is None:
+        raise CompressError(f"artifactStore {spec.artifact_store}: use a directory or pvc:// path")
+    store = ArtifactStore(store_path)
+    with tempfile.TemporaryDirectory(prefix="modeldeploy-compress-") as workdir:
+        model_file = fetch(spec.model_uri, Path(workdir), environ, "model")
+        model_sha256 = verify_sha256(model_file, spec.sha256, "model")
+        original = load_model(str(model_file))
+        fingerprint = spec_fingerprint(spec, model_sha256)
+        earlier = store.find(fingerprint)
+        if earlier is not None:
+            log.info("reusing artifact %s from an earlier run", earlier["digest"])
+            result = {**earlier, "reused": True}
+        else:
+            result = _compress(spec, original, model_sha256, Path(workdir), environ)
+            if result["passed"]:
+                store.put(result.pop("model"), result, fingerprint)
+            else:
+                result.pop("model")
+    if spec.report_path:
+        report_file = local_path(spec.report_path, environ) or Path(spec.report_path)
+        write_atomically(report_file, _json(result))
+    log.info("%s: %s", "passed" if result["passed"] else "FAILED", result["reason"])
+    return result
+
+
+def _json(result: dict[str, Any]) -> bytes:
+    return json.dumps(result, indent=2, sort_keys=True).encode()
+
+
+def _compress(
+    spec: JobSpec,
+    original: onnx.ModelProto,
+    model_sha256: str,
+    workdir: Path,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    evaluation = spec.evaluation
+    dataset_file = fetch(evaluation.dataset_uri, workdir, environ, "evaluation dataset")
+    dataset = load_dataset(dataset_file, evaluation.dataset_uri, original)
+    log.info("evaluating the original model on %d samples", len(dataset))
+    baseline, baseline_outputs = evaluate.measure(
+        original, dataset, evaluation, None, evaluation.latency_runs
+    )
+
+    def judge(candidate: onnx.ModelProto) -> tuple[Figures, bool]:
+        figures, _ = evaluate.measure(
+            candidate, dataset, evaluation, baseline_outputs, evaluation.latency_runs
+        )
+        return figures, _passes(baseline.metric, figures.metric, evaluation.max_drop)
+
+    started = time.perf_counter()
+    context = Context(original, dataset, judge, workdir, environ)
+    compressed_model, steps = run_steps(spec.steps, original, context)
+    log.info("evaluating the compressed model")
+    compressed, _ = evaluate.measure(
+        compressed_model, dataset, evaluation, baseline_outputs, evaluation.latency_runs
+    )
+    drop = baseline.metric - compressed.metric
+    passed = _passes(baseline.metric, compressed.metric, evaluation.max_drop)
+    name = evaluation.metric.value
+    reason = (
+        f"{name} {baseline.metric:.4f} -> {compressed.metric:.4f} (drop {drop:.4f} "
+        f"{'<=' if passed else '>'} maxDrop {evaluation.max_drop})"
+    )
+    untouched = [step["type"] for step in steps if step["outcome"] == "nothing-to-compress"]
+    if untouched:
+        reason += f"; nothing to compress for {', '.join(untouched)}"
+    return {
+        "passed": passed,
+        "reason": reason,
+        "model": compressed_model,
+        "source": {"uri": spec.model_uri, "sha256": model_sha256},
+        "metric": {
+            "name": name,
+            "baseline": baseline.metric,
+            "compressed": compressed.metric,
+            "drop": drop,
+            "maxDrop": evaluation.max_drop,
+        },
+        "ratio": round(baseline.weight_bytes / max(compressed.weight_bytes, 1), 3),
+        "speedup": report.speedups(baseline, compressed),
+        "baseline": baseline.as_dict(),
+        "compressed": compressed.as_dict(),
+        "steps": steps,
+        "seconds": round(time.perf_counter() - started, 3),
+        "evaluationSamples": len(dataset),
+        "environment": report.environment(),
+        "reused": False,
+    }
+
+
+def _passes(baseline: float, compressed: float, max_drop: float) -> bool:
+    # A tiny tolerance so that float noise on an unchanged metric never fails a 0.0 gate.
+    return baseline - compressed <= max_drop + 1e-9
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

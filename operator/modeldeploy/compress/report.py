@@ -1,0 +1,66 @@
+"""The job's report: the full report.json and the short summary for the termination message."""
+
+from __future__ import annotations
+
+import json
+import platform
+from typing import Any
+
+import onnx
+import onnxruntime as ort
+
+from modeldeploy.compress.evaluate import Figures, execution_providers
+
+# Kubernetes keeps at most 4096 bytes of a container's termination message.
+TERMINATION_MESSAGE_LIMIT = 4096
+
+
+def environment() -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "onnxruntime": ort.__version__,
+        "onnx": onnx.__version__,
+        "executionProvider": execution_providers()[0],
+        "intraOpThreads": 1,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    try:
+        import torch
+    except ImportError:
+        return found
+    found["torch"] = torch.__version__
+    found["torchDevice"] = "cuda" if torch.cuda.is_available() else "cpu"
+    return found
+
+
+def speedups(baseline: Figures, compressed: Figures) -> dict[str, float]:
+    return {
+        f"batch{before.batch}": round(before.p50_ms / after.p50_ms, 3)
+        for before, after in zip(baseline.latency, compressed.latency, strict=True)
+        if after.p50_ms > 0
+    }
+
+
+def summary(report: dict[str, Any]) -> str:
+    """Compact JSON (< 4096 bytes) with what the operator records in the resource's status."""
+    short = {
+        "passed": report["passed"],
+        "reason": report["reason"],
+        "digest": report.get("digest"),
+        "artifact": report.get("artifact"),
+        "ratio": report["ratio"],
+        "metric": report["metric"],
+        "metricDrop": report["metric"]["drop"],
+        "speedup": report["speedup"],
+        "steps": [
+            {"type": step["type"], "outcome": step["outcome"], "seconds": step["seconds"]}
+            for step in report["steps"]
+        ],
+        "reused": report.get("reused", False),
+    }
+    text = json.dumps(short, separators=(",", ":"))
+    if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
+        return text
+    short["steps"] = short["steps"][:1]
+    short["reason"] = short["reason"][:512]
+    return json.dumps(short, separators=(",", ":"))[:TERMINATION_MESSAGE_LIMIT]

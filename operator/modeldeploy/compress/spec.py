@@ -1,0 +1,163 @@
+"""The job's input: what to fetch, which steps to run, how to judge the result, where to store it.
+
+Field names are camelCase, as in the `ModelDeployment` resource's `spec.compression`, so the
+operator copies the resource's fields into this spec unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from modeldeploy.compress.errors import CompressError
+
+SPEC_ENV = "MODELDEPLOY_COMPRESS_SPEC"
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class OptimizeStep(SpecModel):
+    """ONNX Runtime offline graph optimisation."""
+
+    type: Literal["optimize"]
+    level: Literal["basic", "extended"] = "extended"
+
+
+class PruneStep(SpecModel):
+    """Magnitude pruning of the weights of MatMul, Gemm and Conv."""
+
+    type: Literal["prune"]
+    sparsity: float = Field(gt=0, lt=1)
+    structured: bool = False
+
+
+class QuantizeStep(SpecModel):
+    """INT8 (dynamic or static QDQ) or FP16 quantization; `auto` tries several candidates."""
+
+    type: Literal["quantize"]
+    mode: Literal["dynamic", "static", "fp16", "auto"]
+    weight_type: Literal["int8", "uint8"] = "int8"
+    per_channel: bool = True
+    calibration_uri: str | None = None
+    exclude_nodes: list[str] = Field(default_factory=list)
+    exclude_op_types: list[str] = Field(default_factory=list)
+
+
+class StudentType(StrEnum):
+    MLP = "mlp"
+    TRANSFORMER = "transformer"
+
+
+class Student(SpecModel):
+    type: StudentType
+    hidden_sizes: list[Annotated[int, Field(ge=1, le=65536)]] | None = None
+    num_layers: int | None = Field(default=None, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _sizes_given(self) -> Student:
+        if self.type == StudentType.MLP and not self.hidden_sizes:
+            raise ValueError("hiddenSizes is required for an mlp student")
+        if self.type == StudentType.TRANSFORMER and self.num_layers is None:
+            raise ValueError("numLayers is required for a transformer student")
+        return self
+
+
+class DistillStep(SpecModel):
+    """Train a smaller student on the teacher's outputs, or (`recover`) fine-tune the current
+    (pruned) model against the original model as teacher."""
+
+    type: Literal["distill"]
+    student: Student | None = None
+    dataset_uri: str | None = None
+    """Inputs to train on (.npz); default: the evaluation dataset. Give a separate training set
+    so that the evaluation stays held out."""
+    epochs: int = Field(default=5, ge=1, le=1000)
+    temperature: float = Field(default=2.0, gt=0, le=100)
+    recover: bool = False
+
+    @model_validator(mode="after")
+    def _student_or_recover(self) -> DistillStep:
+        if (self.student is None) == (not self.recover):
+            return self
+        if self.student is None:
+            raise ValueError("a distill step needs a student (or recover: true)")
+        raise ValueError("give either a student or recover: true, not both")
+
+
+Step = Annotated[OptimizeStep | PruneStep | QuantizeStep | DistillStep, Field(discriminator="type")]
+
+
+class Metric(StrEnum):
+    ACCURACY = "accuracy"
+    TOP_K = "top-k"
+    FIDELITY = "fidelity"
+
+
+class Evaluation(SpecModel):
+    dataset_uri: str
+    metric: Metric = Metric.ACCURACY
+    top_k: int = Field(default=5, ge=1, le=1000)
+    max_drop: float = Field(default=0.01, ge=0, le=1)
+    batch_size: int = Field(default=8, ge=1, le=4096)
+    """Batch size N of the batch-N latency figures (batch 1 is always measured)."""
+    latency_runs: int = Field(default=50, ge=1, le=100000)
+    """Timed runs per batch size for the latency percentiles."""
+
+
+class JobSpec(SpecModel):
+    model_uri: str
+    sha256: str | None = Field(default=None, pattern=r"^(sha256:)?[0-9a-fA-F]{64}$")
+    steps: list[Step] = Field(min_length=1, max_length=16)
+    evaluation: Evaluation
+    artifact_store: str
+    """A directory or `pvc://claim/path`; artifacts go to `<store>/<sha256>/`."""
+    report_path: str | None = None
+    """Where to also write the full report.json (besides the artifact's own copy)."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad field by its camelCase path, e.g. `steps.0.sparsity: ...`."""
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "spec"
+        parts.append(f"{location}: {item['msg']}")
+    return "invalid spec: " + "; ".join(parts)
+
+
+def parse_spec(text: str, source: str) -> JobSpec:
+    try:
+        return JobSpec.model_validate_json(text, by_alias=True)
+    except ValidationError as error:
+        raise CompressError(f"{describe_validation_error(error)} (from {source})") from None
+
+
+def load_spec(path: str | None, environ: dict[str, str]) -> JobSpec:
+    """The spec from `--spec path`, else from $MODELDEPLOY_COMPRESS_SPEC (JSON)."""
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise CompressError(f"cannot read spec {path}: {error.strerror}") from None
+        return parse_spec(text, path)
+    if SPEC_ENV in environ:
+        return parse_spec(environ[SPEC_ENV], f"${SPEC_ENV}")
+    raise CompressError(f"no spec: pass --spec PATH or set {SPEC_ENV}")
+
+
+def spec_fingerprint(spec: JobSpec, model_sha256: str) -> str:
+    """Everything that decides the artifact: the model's content, the steps, the evaluation."""
+    payload = {
+        "model": model_sha256,
+        "steps": [step.model_dump(mode="json", by_alias=True) for step in spec.steps],
+        "evaluation": spec.evaluation.model_dump(mode="json", by_alias=True),
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))

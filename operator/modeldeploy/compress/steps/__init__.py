@@ -1,0 +1,1 @@
+"""Compression steps: each module has one function over an `onnx.ModelProto`."""
