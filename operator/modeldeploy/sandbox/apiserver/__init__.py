@@ -1,0 +1,1 @@
+"""The sandbox Kubernetes API server (see server.ApiServer)."""

@@ -1,0 +1,217 @@
+"""Admission for built-in kinds: the defaults kube-apiserver fills in and the required fields
+it checks, for the parts of each kind that controllers and kubectl rely on."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from modeldeploy.sandbox.apiserver.errors import FieldCause
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Kinds whose names must be DNS labels (RFC 1123), not subdomains.
+_LABEL_NAMED = frozenset({"Namespace", "Service"})
+
+
+def name_causes(kind: str, name: str) -> list[FieldCause]:
+    if kind in _LABEL_NAMED:
+        pattern, limit, what, chars = _DNS_LABEL, 63, "label", "characters or '-'"
+    else:
+        pattern, limit, what, chars = _DNS_SUBDOMAIN, 253, "subdomain", "characters, '-' or '.'"
+    if len(name) <= limit and pattern.match(name):
+        return []
+    message = (
+        f'Invalid value: "{name}": a lowercase RFC 1123 {what} must consist of lower case '
+        f"alphanumeric {chars}, and must start and end with an alphanumeric character"
+    )
+    return [FieldCause("metadata.name", message)]
+
+
+def _required(obj: dict[str, Any], path: str, where: str = "") -> list[FieldCause]:
+    """A Required cause for `path` in `obj` when it is missing or empty (`where` prefixes it)."""
+    current: Any = obj
+    for part in path.split("."):
+        current = current.get(part) if isinstance(current, dict) else None
+    if current in (None, "", [], {}):
+        field = f"{where}.{path}" if where else path
+        return [FieldCause(field, "Required value", "FieldValueRequired")]
+    return []
+
+
+def _pod_spec(spec: dict[str, Any], path: str) -> list[FieldCause]:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+    causes: list[FieldCause] = []
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        return [FieldCause(f"{path}.containers", "Required value", "FieldValueRequired")]
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(group) or []):
+            where = f"{path}.{group}[{index}]"
+            if not isinstance(container, dict):
+                causes.append(FieldCause(where, "Invalid value: must be an object"))
+                continue
+            causes += _required(container, "name", where) + _required(container, "image", where)
+            image = str(container.get("image", ""))
+            latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+            container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("terminationMessagePolicy", "File")
+            container.setdefault("resources", {})
+            for port in container.get("ports") or []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+    return causes
+
+
+def _pod(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    spec = obj.setdefault("spec", {})
+    causes = _pod_spec(spec, "spec")
+    if creating:
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+    return causes
+
+
+def _template_causes(obj: dict[str, Any]) -> list[FieldCause]:
+    """Workloads: a selector that matches the pod template's labels, and a valid pod spec."""
+    spec = obj.setdefault("spec", {})
+    causes = _required(obj, "spec.selector") + _required(obj, "spec.template.metadata.labels")
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return causes
+    causes += _pod_spec(template.setdefault("spec", {}), "spec.template.spec")
+    selector = spec.get("selector")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if isinstance(selector, dict) and labels:
+        wanted = selector.get("matchLabels") or {}
+        if any(labels.get(key) != value for key, value in wanted.items()):
+            causes.append(
+                FieldCause(
+                    "spec.template.metadata.labels",
+                    f"Invalid value: {labels}: `selector` does not match template `labels`",
+                )
+            )
+    return causes
+
+
+def _replicated(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    replicas = spec.get("replicas")
+    causes = _template_causes(obj)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        causes.append(
+            FieldCause(
+                "spec.replicas",
+                f"Invalid value: {replicas}: must be greater than or equal to 0",
+            )
+        )
+    if creating:
+        obj["status"] = {}
+    return causes
+
+
+def _deployment(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault(
+        "strategy",
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+    )
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    return _replicated(obj, creating)
+
+
+def _job(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    spec = obj.setdefault("spec", {})
+    for field, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6)):
+        spec.setdefault(field, value)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    template = spec.setdefault("template", {})
+    template_spec = template.setdefault("spec", {})
+    if creating and not spec.get("manualSelector"):
+        # As upstream: the Job's selector is its uid, put on the template's labels too.
+        uid = obj["metadata"]["uid"]
+        name = obj["metadata"]["name"]
+        labels = {"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid}
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        template.setdefault("metadata", {}).setdefault("labels", {}).update(
+            {**labels, "batch.kubernetes.io/job-name": name, "job-name": name}
+        )
+    causes = _template_causes(obj)
+    if template_spec.get("restartPolicy") not in ("Never", "OnFailure"):
+        causes.append(
+            FieldCause(
+                "spec.template.spec.restartPolicy",
+                f'Unsupported value: "{template_spec.get("restartPolicy")}": supported values: '
+                '"OnFailure", "Never"',
+                "FieldValueNotSupported",
+            )
+        )
+    if creating:
+        obj["status"] = {}
+    return causes
+
+
+def _service(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if creating and "clusterIP" not in spec:
+        # A stable address derived from the uid: the sandbox has no service network.
+        digest = hashlib.sha256(obj["metadata"]["uid"].encode()).digest()
+        spec["clusterIP"] = f"10.96.{digest[0]}.{digest[1] or 1}"
+        spec["clusterIPs"] = [spec["clusterIP"]]
+    causes: list[FieldCause] = []
+    for index, port in enumerate(spec.get("ports") or []):
+        if not isinstance(port, dict) or not isinstance(port.get("port"), int):
+            causes.append(
+                FieldCause(f"spec.ports[{index}].port", "Required value", "FieldValueRequired")
+            )
+            continue
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port["port"])
+    if creating:
+        obj["status"] = {"loadBalancer": {}}
+    return causes
+
+
+def _namespace(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    name = obj["metadata"]["name"]
+    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    if creating:
+        obj["status"] = {"phase": "Active"}
+    return []
+
+
+def _pvc(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    if creating:
+        obj["status"] = {"phase": "Pending"}
+    return _required(obj, "spec.accessModes")
+
+
+def _secret(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    obj.setdefault("type", "Opaque")
+    return []
+
+
+ADMISSION: dict[tuple[str, str], Callable[[dict[str, Any], bool], list[FieldCause]]] = {
+    ("", "Pod"): _pod,
+    ("", "Service"): _service,
+    ("", "Namespace"): _namespace,
+    ("", "PersistentVolumeClaim"): _pvc,
+    ("", "Secret"): _secret,
+    ("apps", "Deployment"): _deployment,
+    ("apps", "ReplicaSet"): _replicated,
+    ("batch", "Job"): _job,
+}

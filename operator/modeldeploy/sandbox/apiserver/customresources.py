@@ -1,0 +1,102 @@
+"""Resource types defined by CustomResourceDefinitions, and CRD admission."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from modeldeploy.sandbox.apiserver.errors import Cause
+from modeldeploy.sandbox.apiserver.resources import ResourceType, ScalePaths
+
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+
+def _scale_paths(subresources: dict[str, Any]) -> ScalePaths | None:
+    scale = subresources.get("scale")
+    if not isinstance(scale, dict):
+        return None
+    return ScalePaths(
+        spec_replicas=str(scale.get("specReplicasPath", ".spec.replicas")),
+        status_replicas=str(scale.get("statusReplicasPath", ".status.replicas")),
+        label_selector=scale.get("labelSelectorPath"),
+    )
+
+
+def types_of(crd: dict[str, Any]) -> list[ResourceType]:
+    """The resource types a CRD serves (one per served version)."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    result = []
+    for version in spec.get("versions") or []:
+        if not version.get("served", True):
+            continue
+        subresources = version.get("subresources") or {}
+        selectable = tuple(
+            str(field.get("jsonPath", "")).lstrip(".")
+            for field in version.get("selectableFields") or []
+        )
+        result.append(
+            ResourceType(
+                group=str(spec.get("group")),
+                version=str(version.get("name")),
+                plural=str(names.get("plural")),
+                kind=str(names.get("kind")),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                short_names=tuple(names.get("shortNames") or ()),
+                subresources=frozenset(
+                    name for name in ("status", "scale") if name in subresources
+                ),
+                categories=tuple(names.get("categories") or ()),
+                field_selectors=selectable,
+                custom=True,
+                scale=_scale_paths(subresources),
+                printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+            )
+        )
+    return result
+
+
+def crd_version(crd: dict[str, Any], version: str) -> dict[str, Any]:
+    for entry in (crd.get("spec") or {}).get("versions") or []:
+        if entry.get("name") == version:
+            return dict(entry)
+    return {}
+
+
+def establish(crd: dict[str, Any], now: str) -> None:
+    """Accept the names and mark the CRD Established (there is no delay to wait for here)."""
+    spec = crd.get("spec") or {}
+    storage = [v.get("name") for v in spec.get("versions") or [] if v.get("storage")]
+    status = crd.setdefault("status", {})
+    status["acceptedNames"] = spec.get("names") or {}
+    stored = list(status.get("storedVersions") or [])
+    status["storedVersions"] = stored + [v for v in storage if v not in stored]
+    status["conditions"] = [
+        {
+            "type": kind,
+            "status": "True",
+            "lastTransitionTime": now,
+            "reason": reason,
+            "message": message,
+        }
+        for kind, reason, message in (
+            ("NamesAccepted", "NoConflicts", "no conflicts found"),
+            ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        )
+    ]
+
+
+def validate_definition(crd: dict[str, Any]) -> Sequence[Cause]:
+    """Causes that make a CRD invalid (structural schema, names, versions)."""
+    from modeldeploy.sandbox.apiserver.crd import validate_crd
+
+    return validate_crd(crd)
+
+
+def admit_custom(
+    crd: dict[str, Any], version: str, obj: dict[str, Any], old: dict[str, Any] | None
+) -> tuple[dict[str, Any], Sequence[Cause]]:
+    """Default, prune and validate a custom object against its CRD version's schema."""
+    from modeldeploy.sandbox.apiserver.crd import CustomResourceSchema
+
+    return CustomResourceSchema.from_crd(crd, version).admit(obj, old)

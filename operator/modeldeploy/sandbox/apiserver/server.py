@@ -1,0 +1,198 @@
+"""The sandbox API server: one aiohttp application on loopback, state in DIR/state.db."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from modeldeploy.sandbox.apiserver import discovery, errors
+from modeldeploy.sandbox.apiserver.collectors import Collectors
+from modeldeploy.sandbox.apiserver.handlers import ResourceRoutes, json_response, status_errors
+from modeldeploy.sandbox.apiserver.logs import PodLogs
+from modeldeploy.sandbox.apiserver.service import ApiService
+from modeldeploy.sandbox.apiserver.store import Change, Store
+from modeldeploy.sandbox.apiserver.watch import WatchHub
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.db"
+KUBECONFIG_FILE = "kubeconfig"
+POD_LOG_DIR = "pod-logs"
+CONTEXT_NAME = "modeldeploy-sandbox"
+
+
+def write_kubeconfig(path: Path, server: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT_NAME, "cluster": {"server": server}}],
+        "users": [{"name": CONTEXT_NAME, "user": {}}],
+        "contexts": [
+            {
+                "name": CONTEXT_NAME,
+                "context": {"cluster": CONTEXT_NAME, "user": CONTEXT_NAME, "namespace": "default"},
+            }
+        ],
+        "current-context": CONTEXT_NAME,
+        "preferences": {},
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+class ApiServer:
+    """Serve the Kubernetes API for the sandbox in `directory` on `host:port` (0: any free port).
+
+    `history` is how many recent changes watches can resume from; older ones answer
+    410 Gone. `bookmark_seconds` is the interval of watch BOOKMARK events.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        history: int = 10_000,
+        bookmark_seconds: float = 30.0,
+    ) -> None:
+        self.directory = directory
+        self.host = host
+        self.port = port
+        self.history = history
+        self.bookmark_seconds = bookmark_seconds
+        self._runner: web.AppRunner | None = None
+        self._store: Store | None = None
+        self._hub = WatchHub()
+        self._collect_wanted = asyncio.Event()
+        self._collector_task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / KUBECONFIG_FILE
+
+    async def start(self) -> None:
+        """Listen (OSError when the port is taken), then write the kubeconfig."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._store = Store(self.directory / STATE_FILE, self.history)
+        service = ApiService(self._store, self._hub)
+        service.subscribe_changes(self._changed)
+        collectors = Collectors(service)
+        logs = PodLogs(
+            self.directory / POD_LOG_DIR, lambda ns, name, uid: _pod_alive(service, ns, name, uid)
+        )
+        app = web.Application(middlewares=[status_errors], client_max_size=16 * 1024 * 1024)
+        _add_discovery_routes(app, service)
+        ResourceRoutes(service, logs, self.bookmark_seconds).add_to(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await self.stop()
+            raise
+        self.port = int(self._runner.addresses[0][1])
+        self._collector_task = asyncio.create_task(self._collect(collectors))
+        self._collect_wanted.set()
+        write_kubeconfig(self.kubeconfig, self.url)
+        log.info("sandbox API server on %s (state in %s)", self.url, self.directory)
+
+    async def stop(self) -> None:
+        self._hub.close_all()
+        if self._collector_task is not None:
+            self._collector_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._collector_task
+            self._collector_task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _changed(self, change: Change) -> None:
+        self._collect_wanted.set()
+
+    async def _collect(self, collectors: Collectors) -> None:
+        while True:
+            await self._collect_wanted.wait()
+            self._collect_wanted.clear()
+            try:
+                collectors.run_pass()
+            except Exception:
+                log.exception("garbage collection pass failed")
+            # Let requests in between passes.
+            await asyncio.sleep(0)
+
+
+def _pod_alive(service: ApiService, namespace: str, name: str, uid: str) -> bool:
+    pod = service.store.get(("", "pods"), (namespace, name))
+    if pod is None or pod["metadata"].get("uid") != uid:
+        return False
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def _add_discovery_routes(app: web.Application, service: ApiService) -> None:
+    def found(body: dict[str, Any] | None) -> web.Response:
+        if body is None:
+            raise errors.path_not_found()
+        return json_response(body)
+
+    async def version(_: web.Request) -> web.Response:
+        return json_response(discovery.version_info())
+
+    async def healthy(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def api(_: web.Request) -> web.Response:
+        return json_response(discovery.core_versions())
+
+    async def core_resources(_: web.Request) -> web.Response:
+        return found(discovery.resource_list(service.types(), "", "v1"))
+
+    async def apis(_: web.Request) -> web.Response:
+        return json_response(discovery.group_list(service.types()))
+
+    async def api_group(request: web.Request) -> web.Response:
+        return found(discovery.group(service.types(), request.match_info["group"]))
+
+    async def group_resources(request: web.Request) -> web.Response:
+        info = request.match_info
+        return found(discovery.resource_list(service.types(), info["group"], info["version"]))
+
+    async def openapi_index(_: web.Request) -> web.Response:
+        return json_response(discovery.openapi_index(service.types()))
+
+    async def openapi_document(request: web.Request) -> web.Response:
+        parts = request.match_info["path"].strip("/").split("/")
+        if parts[:1] == ["api"] and len(parts) == 2:
+            group_name, version = "", parts[1]
+        elif parts[:1] == ["apis"] and len(parts) == 3:
+            group_name, version = parts[1], parts[2]
+        else:
+            raise errors.path_not_found()
+        if not any(rt.group == group_name and rt.version == version for rt in service.types()):
+            raise errors.path_not_found()
+        return json_response(discovery.openapi_document(service.types(), group_name, version))
+
+    router = app.router
+    router.add_get("/version", version)
+    for path in ("/healthz", "/livez", "/readyz"):
+        router.add_get(path, healthy)
+    router.add_get("/api", api)
+    router.add_get("/api/v1", core_resources)
+    router.add_get("/apis", apis)
+    router.add_get("/apis/{group}", api_group)
+    router.add_get("/apis/{group}/{version}", group_resources)
+    router.add_get("/openapi/v3", openapi_index)
+    router.add_get("/openapi/v3/{path:.*}", openapi_document)
