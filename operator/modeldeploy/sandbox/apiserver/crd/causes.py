@@ -1,0 +1,143 @@
+"""Field errors worded as kube-apiserver words them (`k8s.io/apimachinery/.../field/errors.go`).
+
+A `Cause` is one `details.causes` entry of a 422 `Invalid` Status: `message` is the error
+body without the field path (`Required value`, `Invalid value: 1.5: ...`), as the real
+server puts it there; `str(cause)` is the `field: message` line that goes into the
+Status message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+REQUIRED = "FieldValueRequired"
+INVALID = "FieldValueInvalid"
+NOT_SUPPORTED = "FieldValueNotSupported"
+TYPE_INVALID = "FieldValueTypeInvalid"
+FORBIDDEN = "FieldValueForbidden"
+DUPLICATE = "FieldValueDuplicate"
+TOO_LONG = "FieldValueTooLong"
+TOO_MANY = "FieldValueTooMany"
+
+# The path kube-apiserver prints for an error that belongs to no field.
+NO_FIELD = "<nil>"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One invalid field: its path, the error body and the machine-readable reason."""
+
+    field: str
+    message: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def go_float(number: float) -> str:
+    """A float as Go's `%v` prints it: `2`, `0.5`, `123456`, `1e+06`, `1.5e-05`."""
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if math.isnan(number):
+        return "NaN"
+    if number == 0:
+        return "0"
+    sign = "-" if number < 0 else ""
+    # repr is the shortest text that reads back as the same float, like Go's.
+    decimal = Decimal(repr(abs(float(number)))).normalize()
+    digits = "".join(str(d) for d in decimal.as_tuple().digits)
+    exponent = decimal.adjusted()
+    if exponent < -4 or exponent >= 6:  # strconv.FormatFloat(f, 'g', -1, 64)
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    if len(digits) <= exponent + 1:
+        return sign + digits + "0" * (exponent + 1 - len(digits))
+    return f"{sign}{digits[: exponent + 1]}.{digits[exponent + 1 :]}"
+
+
+def go_value(value: Any) -> str:
+    """A bad value as `field.Error.ErrorBody` prints it (`%v`, `%q` or `%#v`)."""
+    if value is None:
+        return '"null"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, str):
+        return go_quote(value)
+    return go_sharp(value)
+
+
+def go_sharp(value: Any) -> str:
+    """Go's `%#v` of a decoded JSON value (`map[string]interface {}{"a":1}`)."""
+    if value is None:
+        return "interface {}(nil)"
+    if isinstance(value, dict):
+        entries = ", ".join(f"{go_quote(k)}:{go_sharp(v)}" for k, v in sorted(value.items()))
+        return "map[string]interface {}{" + entries + "}"
+    if isinstance(value, list):
+        return "[]interface {}{" + ", ".join(go_sharp(v) for v in value) + "}"
+    return go_value(value)
+
+
+def go_quote(text: str) -> str:
+    """Go's `%q`: a double-quoted string with Go escapes (close to JSON's)."""
+    return json.dumps(text, ensure_ascii=False).replace("\\u007f", "\\x7f")
+
+
+def required(field: str, detail: str = "") -> Cause:
+    return Cause(_field(field), _with_detail("Required value", detail), REQUIRED)
+
+
+def forbidden(field: str, detail: str) -> Cause:
+    return Cause(_field(field), _with_detail("Forbidden", detail), FORBIDDEN)
+
+
+def invalid(field: str, value: Any, detail: str) -> Cause:
+    return Cause(_field(field), _with_detail(f"Invalid value: {go_value(value)}", detail), INVALID)
+
+
+def type_invalid(field: str, value: Any, detail: str) -> Cause:
+    return Cause(
+        _field(field), _with_detail(f"Invalid value: {go_value(value)}", detail), TYPE_INVALID
+    )
+
+
+def not_supported(field: str, value: Any, supported: Iterable[str]) -> Cause:
+    quoted = ", ".join(go_quote(v) for v in supported)
+    detail = f"supported values: {quoted}" if quoted else ""
+    body = _with_detail(f"Unsupported value: {go_value(value)}", detail)
+    return Cause(_field(field), body, NOT_SUPPORTED)
+
+
+def duplicate(field: str, value: Any) -> Cause:
+    return Cause(_field(field), f"Duplicate value: {go_value(value)}", DUPLICATE)
+
+
+def too_long(field: str, max_length: int) -> Cause:
+    unit = "byte" if max_length == 1 else "bytes"
+    return Cause(_field(field), f"Too long: may not be more than {max_length} {unit}", TOO_LONG)
+
+
+def too_many(field: str, actual: int, maximum: int) -> Cause:
+    unit = "item" if maximum == 1 else "items"
+    return Cause(_field(field), f"Too many: {actual}: must have at most {maximum} {unit}", TOO_MANY)
+
+
+def _field(path: str) -> str:
+    """An error at the resource root has no path; kube-apiserver prints a nil path as <nil>."""
+    return path or NO_FIELD
+
+
+def _with_detail(body: str, detail: str) -> str:
+    return f"{body}: {detail}" if detail else body

@@ -1,0 +1,266 @@
+"""`x-kubernetes-validations` rules: compiled once per CRD, evaluated on every write.
+
+Errors are worded as `apiextensions-apiserver/pkg/apiserver/schema/cel/validation.go`
+words them: a false rule gives `Invalid value: "object": failed rule: <rule>` (or its
+`message` / `messageExpression`) at the rule's field, or at `fieldPath` below it; a
+`reason` turns it into a Forbidden / Required / Duplicate error. Transition rules (those
+that read `oldSelf`) run only on update, where the old value at the same place exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
+
+from modeldeploy.sandbox.apiserver.crd import causes, paths
+from modeldeploy.sandbox.apiserver.crd.causes import Cause
+from modeldeploy.sandbox.apiserver.crd.cel_library import FUNCTIONS, CelFunctionError
+from modeldeploy.sandbox.apiserver.crd.cel_values import to_cel
+from modeldeploy.sandbox.apiserver.crd.schema import Schema, ValidationRule
+
+NO_OVERLOAD = "call arguments did not match a supported operator, function or macro signature"
+RULE_VARIABLES = frozenset({"self", "oldSelf"})
+REASONS = ("FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired")
+_MACRO_BINDING = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_PARSE_ERROR_PREFIX = re.compile(r"^Failed to parse expression .*?: (?=ERROR:)", re.S)
+
+
+class RuleCompileError(ValueError):
+    """A rule or messageExpression that a real API server would refuse in the CRD."""
+
+
+@dataclass
+class CompiledRule:
+    rule: ValidationRule
+    program: Any
+    message_program: Any | None
+    uses_old_self: bool
+
+
+@dataclass
+class CompiledRules:
+    """The compiled rules of every schema node that has some, keyed by node identity."""
+
+    by_node: dict[int, list[CompiledRule]] = field(default_factory=dict)
+
+    def of(self, schema: Schema) -> list[CompiledRule]:
+        return self.by_node.get(id(schema), [])
+
+
+def compile_expression(expression: str) -> tuple[Any, bool]:
+    """Compile a CEL expression that may only read `self` and `oldSelf`.
+
+    Returns the program and whether it reads `oldSelf`; raises RuleCompileError with the
+    evaluator's message (`ERROR: <input>:1:9: Syntax error: ...`).
+    """
+    try:
+        program = cel.compile(expression)
+    except ValueError as error:
+        raise RuleCompileError(_PARSE_ERROR_PREFIX.sub("", str(error))) from error
+    bound = set(_MACRO_BINDING.findall(expression))
+    for name in sorted(set(program.variables()) - RULE_VARIABLES - bound):
+        raise RuleCompileError(
+            f"ERROR: <input>: undeclared reference to '{name}' (in container '')"
+        )
+    return program, "oldSelf" in program.variables()
+
+
+def compile_rules(root: Schema) -> CompiledRules:
+    """Compile every rule of the schema tree (the CRD has been checked: they compile)."""
+    compiled = CompiledRules()
+    for node in _nodes(root):
+        node_rules = []
+        for rule in node.rules:
+            program, uses_old_self = compile_expression(rule.rule)
+            message_program = None
+            if rule.message_expression:
+                message_program, _ = compile_expression(rule.message_expression)
+            node_rules.append(CompiledRule(rule, program, message_program, uses_old_self))
+        if node_rules:
+            compiled.by_node[id(node)] = node_rules
+    return compiled
+
+
+def _nodes(schema: Schema) -> Iterator[Schema]:
+    yield schema
+    children = [*schema.properties.values(), *schema.all_of, *schema.any_of, *schema.one_of]
+    children += [
+        s for s in (schema.items, schema.additional_properties, schema.not_) if s is not None
+    ]
+    for child in children:
+        yield from _nodes(child)
+
+
+# The old value where there is none: on create, or below a part that does not correlate.
+NO_OLD = object()
+
+
+def evaluate_rules(
+    value: Any, old: Any, schema: Schema, rules: CompiledRules, path: str
+) -> list[Cause]:
+    """Every failed rule of `value` (and its old value, `NO_OLD` on create) under `schema`."""
+    found: list[Cause] = []
+    _evaluate(value, old, schema, rules, path, found)
+    return found
+
+
+def _evaluate(
+    value: Any, old: Any, schema: Schema, rules: CompiledRules, path: str, found: list[Cause]
+) -> None:
+    if value is None:
+        return
+    for compiled in rules.of(schema):
+        if compiled.uses_old_self and old is NO_OLD:
+            continue
+        cause = _run_rule(compiled, value, old, schema, path)
+        if cause is not None:
+            found.append(cause)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child_schema = schema.child(key)
+            if child_schema is None:
+                continue
+            child_old = old.get(key, NO_OLD) if isinstance(old, dict) else NO_OLD
+            child_path = paths.key(path, key) if schema.is_map else paths.child(path, key)
+            _evaluate(item, child_old, child_schema, rules, child_path, found)
+    elif isinstance(value, list) and schema.items is not None:
+        old_items = _correlate_list(value, old, schema)
+        for position, item in enumerate(value):
+            _evaluate(
+                item, old_items[position], schema.items, rules, paths.index(path, position), found
+            )
+
+
+def _correlate_list(value: list[Any], old: Any, schema: Schema) -> list[Any]:
+    """Old items matched to new ones: only a list-type=map list correlates, by its keys."""
+    if schema.list_type != "map" or not isinstance(old, list):
+        return [NO_OLD] * len(value)
+
+    def identity(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return None
+        return tuple(repr(item.get(key)) for key in schema.list_map_keys)
+
+    old_by_keys = {identity(item): item for item in old if isinstance(item, dict)}
+    return [old_by_keys.get(identity(item), NO_OLD) for item in value]
+
+
+def _run_rule(
+    compiled: CompiledRule, value: Any, old: Any, schema: Schema, path: str
+) -> Cause | None:
+    rule = compiled.rule
+    resource_root = path == ""
+    activation = {"self": to_cel(value, schema, resource_root=resource_root)}
+    if old is not NO_OLD:
+        activation["oldSelf"] = to_cel(old, schema, resource_root=resource_root)
+    context = _context(activation)
+    shown = rule.message.strip() or rule.rule.strip()
+    try:
+        result = compiled.program.execute(context)
+    except TypeError:
+        detail = f"'no such overload': {NO_OVERLOAD} for rule: {shown}"
+        return causes.invalid(path, schema.type, detail)
+    except (
+        CelFunctionError,
+        RuntimeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        ZeroDivisionError,
+        OverflowError,
+    ) as error:
+        return causes.invalid(
+            path, schema.type, f"{_evaluation_error(error)} evaluating rule: {shown}"
+        )
+    if result is True:
+        return None
+    if result is not False:
+        return causes.invalid(path, schema.type, f"rule did not evaluate to a bool: {shown}")
+    message = rule.message or f"failed rule: {shown}"
+    if compiled.message_program is not None:
+        message = _message_from_expression(compiled.message_program, context) or message
+    steps = field_path_suffix(schema, rule.field_path) or []
+    return _cause_for_reason(_below(path, steps), schema.type, message, rule.reason)
+
+
+def _context(activation: dict[str, Any]) -> Any:
+    context = cel.Context()
+    for name, function in FUNCTIONS.items():
+        context.add_function(name, function)
+    for name, variable in activation.items():
+        context.add_variable(name, variable)
+    return context
+
+
+def _message_from_expression(program: Any, context: Any) -> str:
+    """The messageExpression's text; empty when it fails or is not a one-line string."""
+    try:
+        message = program.execute(context)
+    except Exception:  # any evaluation failure falls back to the static message, as k8s does
+        return ""
+    if not isinstance(message, str) or "\n" in message or not message.strip():
+        return ""
+    return message
+
+
+def _evaluation_error(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"no such key: {error.args[0] if error.args else ''}"
+    if isinstance(error, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(error, OverflowError):
+        return "integer overflow"
+    return str(error)
+
+
+_FIELD_PATH_SEGMENT = re.compile(r"\.([A-Za-z_][\w-]*)|\['((?:[^'\\]|\\.)*)'\]")
+
+
+def field_path_suffix(schema: Schema, field_path: str) -> list[tuple[str, str]] | None:
+    """The steps of a rule's `fieldPath` below its node: ("child"|"key", name).
+
+    Only property and map-key access is allowed, and every step must exist in the
+    schema; None when the path is not valid there.
+    """
+    steps: list[tuple[str, str]] = []
+    position = 0
+    current: Schema | None = schema
+    while position < len(field_path):
+        match = _FIELD_PATH_SEGMENT.match(field_path, position)
+        if match is None or current is None:
+            return None
+        name = (
+            match.group(1)
+            if match.group(1) is not None
+            else re.sub(r"\\(.)", r"\1", match.group(2))
+        )
+        if name in current.properties:
+            steps.append(("child", name))
+            current = current.properties[name]
+        elif current.is_map:
+            steps.append(("key", name))
+            current = current.additional_properties
+        else:
+            return None
+        position = match.end()
+    return steps
+
+
+def _below(path: str, steps: list[tuple[str, str]]) -> str:
+    for kind, name in steps:
+        path = paths.child(path, name) if kind == "child" else paths.key(path, name)
+    return path
+
+
+def _cause_for_reason(path: str, type_name: str, message: str, reason: str) -> Cause:
+    if reason == "FieldValueForbidden":
+        return causes.forbidden(path, message)
+    if reason == "FieldValueRequired":
+        return causes.required(path, message)
+    if reason == "FieldValueDuplicate":
+        return causes.duplicate(path, type_name)
+    return causes.invalid(path, type_name, message)
