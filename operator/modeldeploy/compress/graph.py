@@ -121,7 +121,7 @@ def macs_per_sample(model: onnx.ModelProto, fixed_dims: dict[str, int] | None = 
         if node.op_type in ("MatMul", "MatMulInteger", "QLinearMatMul", "Gemm"):
             a_index = 3 if node.op_type == "QLinearMatMul" else 0
             a = shapes.get(node.input[a_index])
-            if a is None:
+            if not a:
                 continue
             transposed = node.op_type == "Gemm" and attribute(node, "transA", 0)
             inner = a[0] if transposed else a[-1]
