@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .helpers import messages, metrics_list, schema_for, widget
 
@@ -280,3 +282,60 @@ def test_blocking_schema_error_skips_rules() -> None:
     assert found[1].startswith(
         '<nil>: Invalid value: "null": some validation rules were not checked'
     )
+
+
+def test_unchanged_value_is_not_rechecked_by_plain_rules() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "replicas": {
+                "type": "integer",
+                "x-kubernetes-validations": [{"rule": "self <= 10"}, {"rule": "self >= oldSelf"}],
+            },
+            "note": {"type": "string"},
+        },
+    }
+    assert messages(schema, {"replicas": 20, "note": "b"}, old_spec={"replicas": 20}) == []
+    assert messages(schema, {"replicas": 19}, old_spec={"replicas": 20}) == [
+        'spec.replicas: Invalid value: "integer": failed rule: self <= 10',
+        'spec.replicas: Invalid value: "integer": failed rule: self >= oldSelf',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ("self.mode.substring(5) == ''", "index out of range: 5 evaluating rule"),
+        ("self.replicas.lowerAscii() == 'x'", "'no such overload': call arguments did not match"),
+        ("[1, 2][5] == 1", "index out of bounds: 5 evaluating rule"),
+        ("self.replicas / 0 == 1", "division by zero evaluating rule"),
+    ],
+)
+def test_evaluation_failures_are_field_errors(rule: str, reason: str) -> None:
+    (found,) = messages(rule_schema({"rule": rule}), {"mode": "abc", "replicas": 1})
+    assert found.startswith(f'spec: Invalid value: "object": {reason}')
+
+
+NUMBERS = {
+    "type": "object",
+    "properties": {"values": {"type": "array", "items": {"type": "integer"}}},
+}
+
+
+def library_rule_holds(rule: str, values: list[int]) -> bool:
+    schema = {**NUMBERS, "x-kubernetes-validations": [{"rule": rule}]}
+    return messages(schema, {"values": values}) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-1000, 1000), min_size=1, max_size=8))
+def test_list_library_agrees_with_python(values: list[int]) -> None:
+    assert library_rule_holds("self.values.isSorted()", values) == (values == sorted(values))
+    assert library_rule_holds(f"self.values.sum() == {sum(values)}", values)
+    assert library_rule_holds(
+        f"self.values.min() == {min(values)} && self.values.max() == {max(values)}", values
+    )
+    first = values[len(values) // 2]
+    assert library_rule_holds(f"self.values.indexOf({first}) == {values.index(first)}", values)
+    last = len(values) - 1 - values[::-1].index(first)
+    assert library_rule_holds(f"self.values.lastIndexOf({first}) == {last}", values)

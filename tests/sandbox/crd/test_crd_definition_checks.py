@@ -283,3 +283,19 @@ def test_garbage_is_refused_not_raised() -> None:
         "spec": ["not", "a", "schema"]
     }
     assert validate_crd(crd)[0].field == f"{ROOT}.properties[spec]"
+
+
+def test_default_is_checked_by_transition_rules_as_an_update_of_itself() -> None:
+    rules = [
+        {"rule": "self % 2 == 0", "message": "must be even"},
+        {"rule": "self != oldSelf", "message": "must change"},
+    ]
+    schema = {
+        "type": "object",
+        "properties": {
+            "replicas": {"type": "integer", "default": 7, "x-kubernetes-validations": rules}
+        },
+    }
+    path = f"{ROOT}.properties[spec].properties[replicas].default"
+    # kube-apiserver ratchets the plain rule (a warning only) and fails the transition rule.
+    assert schema_causes(schema) == [f'{path}: Invalid value: "integer": must change']

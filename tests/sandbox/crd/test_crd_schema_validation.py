@@ -332,3 +332,24 @@ def test_embedded_resource_needs_api_version_and_kind() -> None:
         "spec.template.apiVersion: Required value: must not be empty",
         "spec.template.kind: Required value: must not be empty",
     ]
+
+
+def test_update_ratchets_errors_of_unchanged_values() -> None:
+    # Stored under an older, looser schema: weight 150 is now too high.
+    stored = {"rollout": {"steps": [{"weight": 150, "pause": "10s"}]}}
+    touched = {"rollout": {"steps": [{"weight": 150, "pause": "20s"}]}}
+    assert messages(STEPS, touched, old_spec=stored) != []  # a plain list is atomic: it changed
+    assert messages(STEPS, stored, old_spec=stored) == []
+    raised = {"rollout": {"steps": [{"weight": 151, "pause": "10s"}]}}
+    assert messages(STEPS, raised, old_spec=stored)[0].startswith("spec.rollout.steps[0].weight:")
+
+
+def test_update_ratchets_an_unchanged_field_beside_a_changed_one() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"count": {"type": "integer", "maximum": 3}, "note": {"type": "string"}},
+    }
+    assert messages(schema, {"count": 9, "note": "new"}, old_spec={"count": 9, "note": "old"}) == []
+    assert messages(schema, {"count": 9, "note": "new"}, old_spec={"count": 8})[0].startswith(
+        "spec.count: Invalid value: 9"
+    )

@@ -14,11 +14,11 @@ from typing import Any
 from modeldeploy.sandbox.apiserver.crd import causes
 from modeldeploy.sandbox.apiserver.crd.causes import Cause
 from modeldeploy.sandbox.apiserver.crd.cel_rules import (
-    NO_OLD,
     CompiledRules,
     compile_rules,
     evaluate_rules,
 )
+from modeldeploy.sandbox.apiserver.crd.correlation import NO_OLD
 from modeldeploy.sandbox.apiserver.crd.defaults import apply_defaults
 from modeldeploy.sandbox.apiserver.crd.prune import prune
 from modeldeploy.sandbox.apiserver.crd.schema import Schema, parse
@@ -73,11 +73,11 @@ class CustomResourceSchema:
         admitted = copy.deepcopy(obj)
         unknown = prune(admitted, self.root)
         apply_defaults(admitted, self.root)
-        found = validate_resource(admitted, self.root)
+        old_value: Any = NO_OLD if old is None else old
+        found = validate_resource(admitted, self.root, old_value)
         if any(cause.reason in BLOCKING_REASONS for cause in found):
             found.append(causes.invalid(causes.NO_FIELD, None, RULES_NOT_CHECKED))
         else:
-            old_value: Any = NO_OLD if old is None else old
             found += evaluate_rules(admitted, old_value, self.root, self.rules, "")
         return Admission(admitted, found, unknown)
 

@@ -18,8 +18,9 @@ import cel
 
 from modeldeploy.sandbox.apiserver.crd import causes, paths
 from modeldeploy.sandbox.apiserver.crd.causes import Cause
-from modeldeploy.sandbox.apiserver.crd.cel_library import FUNCTIONS, CelFunctionError
+from modeldeploy.sandbox.apiserver.crd.cel_library import FUNCTIONS
 from modeldeploy.sandbox.apiserver.crd.cel_values import to_cel
+from modeldeploy.sandbox.apiserver.crd.correlation import NO_OLD, old_field, old_items, unchanged
 from modeldeploy.sandbox.apiserver.crd.schema import Schema, ValidationRule
 
 NO_OVERLOAD = "call arguments did not match a supported operator, function or macro signature"
@@ -95,10 +96,6 @@ def _nodes(schema: Schema) -> Iterator[Schema]:
         yield from _nodes(child)
 
 
-# The old value where there is none: on create, or below a part that does not correlate.
-NO_OLD = object()
-
-
 def evaluate_rules(
     value: Any, old: Any, schema: Schema, rules: CompiledRules, path: str
 ) -> list[Cause]:
@@ -113,9 +110,12 @@ def _evaluate(
 ) -> None:
     if value is None:
         return
+    ratcheted = unchanged(value, old)
     for compiled in rules.of(schema):
         if compiled.uses_old_self and old is NO_OLD:
             continue
+        if ratcheted and not compiled.uses_old_self:
+            continue  # an unchanged value is not re-checked by rules that ignore oldSelf
         cause = _run_rule(compiled, value, old, schema, path)
         if cause is not None:
             found.append(cause)
@@ -124,29 +124,13 @@ def _evaluate(
             child_schema = schema.child(key)
             if child_schema is None:
                 continue
-            child_old = old.get(key, NO_OLD) if isinstance(old, dict) else NO_OLD
+            child_old = old_field(old, key)
             child_path = paths.key(path, key) if schema.is_map else paths.child(path, key)
             _evaluate(item, child_old, child_schema, rules, child_path, found)
     elif isinstance(value, list) and schema.items is not None:
-        old_items = _correlate_list(value, old, schema)
-        for position, item in enumerate(value):
-            _evaluate(
-                item, old_items[position], schema.items, rules, paths.index(path, position), found
-            )
-
-
-def _correlate_list(value: list[Any], old: Any, schema: Schema) -> list[Any]:
-    """Old items matched to new ones: only a list-type=map list correlates, by its keys."""
-    if schema.list_type != "map" or not isinstance(old, list):
-        return [NO_OLD] * len(value)
-
-    def identity(item: Any) -> Any:
-        if not isinstance(item, dict):
-            return None
-        return tuple(repr(item.get(key)) for key in schema.list_map_keys)
-
-    old_by_keys = {identity(item): item for item in old if isinstance(item, dict)}
-    return [old_by_keys.get(identity(item), NO_OLD) for item in value]
+        item_olds = old_items(value, old, schema)
+        for position, (item, item_old) in enumerate(zip(value, item_olds, strict=True)):
+            _evaluate(item, item_old, schema.items, rules, paths.index(path, position), found)
 
 
 def _run_rule(
@@ -161,21 +145,8 @@ def _run_rule(
     shown = rule.message.strip() or rule.rule.strip()
     try:
         result = compiled.program.execute(context)
-    except TypeError:
-        detail = f"'no such overload': {NO_OVERLOAD} for rule: {shown}"
-        return causes.invalid(path, schema.type, detail)
-    except (
-        CelFunctionError,
-        RuntimeError,
-        ValueError,
-        KeyError,
-        IndexError,
-        ZeroDivisionError,
-        OverflowError,
-    ) as error:
-        return causes.invalid(
-            path, schema.type, f"{_evaluation_error(error)} evaluating rule: {shown}"
-        )
+    except Exception as error:  # a rule that cannot be evaluated is a field error, never a crash
+        return causes.invalid(path, schema.type, _evaluation_failure(error, shown))
     if result is True:
         return None
     if result is not False:
@@ -207,14 +178,24 @@ def _message_from_expression(program: Any, context: Any) -> str:
     return message
 
 
-def _evaluation_error(error: Exception) -> str:
+# How the evaluator reports an exception raised by one of our library functions.
+_LIBRARY_FAILURE = re.compile(r"Python function call failed: \w+: (.*?)\. Check function", re.S)
+
+
+def _evaluation_failure(error: Exception, shown: str) -> str:
+    """kube-apiserver's words for a rule that failed to evaluate."""
     if isinstance(error, KeyError):
-        return f"no such key: {error.args[0] if error.args else ''}"
-    if isinstance(error, ZeroDivisionError):
-        return "division by zero"
-    if isinstance(error, OverflowError):
-        return "integer overflow"
-    return str(error)
+        reason = f"no such key: {error.args[0] if error.args else ''}"
+    elif isinstance(error, ZeroDivisionError):
+        reason = "division by zero"
+    elif isinstance(error, OverflowError):
+        reason = "integer overflow"
+    else:
+        library = _LIBRARY_FAILURE.search(str(error))
+        reason = library.group(1) if library else str(error)
+    if isinstance(error, TypeError) or reason == "no such overload":
+        return f"'no such overload': {NO_OVERLOAD} for rule: {shown}"
+    return f"{reason} evaluating rule: {shown}"
 
 
 _FIELD_PATH_SEGMENT = re.compile(r"\.([A-Za-z_][\w-]*)|\['((?:[^'\\]|\\.)*)'\]")

@@ -18,6 +18,8 @@ from modeldeploy.sandbox.apiserver.crd.cel_rules import (
     REASONS,
     RuleCompileError,
     compile_expression,
+    compile_rules,
+    evaluate_rules,
     field_path_suffix,
 )
 from modeldeploy.sandbox.apiserver.crd.prune import prune_value
@@ -260,7 +262,18 @@ class _SchemaChecker:
             detail = f'must not have unknown fields, got: "{unknown[0]}"'
             self.found.append(causes.invalid(default_path, raw["default"], detail))
             return
-        validate_value(value, node, default_path, self.found)
+        schema_errors: list[Cause] = []
+        validate_value(value, node, default_path, schema_errors)
+        self.found.extend(schema_errors)
+        if schema_errors:
+            return
+        try:
+            rules = compile_rules(node)
+        except RuleCompileError:
+            return  # reported where the rule is
+        # The server checks a default as an update of itself: transition rules see
+        # oldSelf == self, and (ratcheting) failures of other rules are only warnings.
+        self.found.extend(evaluate_rules(value, value, node, rules, default_path))
 
     def _check_rules(self, raw: dict[str, Any], path: str, correlatable: bool) -> None:
         rules = raw.get("x-kubernetes-validations")

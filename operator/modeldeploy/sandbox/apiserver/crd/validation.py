@@ -15,6 +15,7 @@ from typing import Any
 
 from modeldeploy.sandbox.apiserver.crd import causes, paths
 from modeldeploy.sandbox.apiserver.crd.causes import Cause, go_float
+from modeldeploy.sandbox.apiserver.crd.correlation import NO_OLD, old_field, old_items, unchanged
 from modeldeploy.sandbox.apiserver.crd.formats import format_error
 from modeldeploy.sandbox.apiserver.crd.schema import Schema
 from modeldeploy.sandbox.apiserver.crd.values import is_number, json_equal, json_type, matches_type
@@ -31,8 +32,12 @@ def compiled_pattern(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
-def validate_resource(obj: dict[str, Any], root: Schema) -> list[Cause]:
-    """Every schema violation of a whole resource (root metadata: only name/generateName)."""
+def validate_resource(obj: dict[str, Any], root: Schema, old: Any = NO_OLD) -> list[Cause]:
+    """Every schema violation of a whole resource (root metadata: only name/generateName).
+
+    On update (`old` given), values left unchanged are not re-validated, as kube-apiserver's
+    validation ratcheting lets objects stored under an older, looser schema be updated.
+    """
     found: list[Cause] = []
     metadata_schema = root.properties.get("metadata")
     metadata = obj.get("metadata")
@@ -40,10 +45,14 @@ def validate_resource(obj: dict[str, Any], root: Schema) -> list[Cause]:
         for name in METADATA_VALIDATED_FIELDS:
             field_schema = metadata_schema.properties.get(name)
             if field_schema is not None and name in metadata:
-                validate_value(metadata[name], field_schema, f"metadata.{name}", found)
+                old_name = old_field(old_field(old, "metadata"), name)
+                validate_value(metadata[name], field_schema, f"metadata.{name}", found, old_name)
     body = {k: v for k, v in obj.items() if k != "metadata"}
+    old_body = (
+        {k: v for k, v in old.items() if k != "metadata"} if isinstance(old, dict) else NO_OLD
+    )
     root_without_metadata = _without_property(root, "metadata")
-    validate_value(body, root_without_metadata, "", found)
+    validate_value(body, root_without_metadata, "", found, old_body)
     return found
 
 
@@ -55,9 +64,14 @@ def _without_property(schema: Schema, name: str) -> Schema:
     return dataclasses.replace(schema, properties=properties, required=required)
 
 
-def validate_value(value: Any, schema: Schema, path: str, found: list[Cause]) -> None:
-    """Append the causes for `value` at `path` against `schema` (recursively) to `found`."""
-    if value is None and schema.nullable:
+def validate_value(
+    value: Any, schema: Schema, path: str, found: list[Cause], old: Any = NO_OLD
+) -> None:
+    """Append the causes for `value` at `path` against `schema` (recursively) to `found`.
+
+    `old` is the correlated value before an update; an unchanged value is not checked.
+    """
+    if (value is None and schema.nullable) or unchanged(value, old):
         return
     if not _check_type(value, schema, path, found):
         return
@@ -67,9 +81,9 @@ def validate_value(value: Any, schema: Schema, path: str, found: list[Cause]) ->
     elif isinstance(value, str):
         _check_string(value, schema, path, found)
     elif isinstance(value, list):
-        _check_array(value, schema, path, found)
+        _check_array(value, schema, path, found, old)
     elif isinstance(value, dict):
-        _check_object(value, schema, path, found)
+        _check_object(value, schema, path, found, old)
     _check_combinators(value, schema, path, found)
 
 
@@ -166,7 +180,7 @@ def _check_string(value: str, schema: Schema, path: str, found: list[Cause]) -> 
         found.append(causes.type_invalid(path, value, detail))
 
 
-def _check_array(value: list[Any], schema: Schema, path: str, found: list[Cause]) -> None:
+def _check_array(value: list[Any], schema: Schema, path: str, found: list[Cause], old: Any) -> None:
     raw = schema.raw
     max_items, min_items = raw.get("maxItems"), raw.get("minItems")
     if isinstance(max_items, int) and len(value) > max_items:
@@ -180,8 +194,9 @@ def _check_array(value: list[Any], schema: Schema, path: str, found: list[Cause]
     if raw.get("uniqueItems") is True and _has_duplicates(value):
         found.append(causes.invalid(path, "", f"{path} in body shouldn't contain duplicates"))
     if schema.items is not None:
-        for position, item in enumerate(value):
-            validate_value(item, schema.items, paths.index(path, position), found)
+        item_olds = old_items(value, old, schema)
+        for position, (item, item_old) in enumerate(zip(value, item_olds, strict=True)):
+            validate_value(item, schema.items, paths.index(path, position), found, item_old)
     _check_list_type(value, schema, path, found)
 
 
@@ -210,7 +225,9 @@ def _check_list_type(value: list[Any], schema: Schema, path: str, found: list[Ca
                 seen_keys.append(keys)
 
 
-def _check_object(value: dict[str, Any], schema: Schema, path: str, found: list[Cause]) -> None:
+def _check_object(
+    value: dict[str, Any], schema: Schema, path: str, found: list[Cause], old: Any
+) -> None:
     for required_name in schema.required:
         if required_name not in value:
             found.append(causes.required(paths.child(path, required_name)))
@@ -226,7 +243,7 @@ def _check_object(value: dict[str, Any], schema: Schema, path: str, found: list[
     for key, item in value.items():
         field_schema = schema.child(key)
         if field_schema is not None:
-            validate_value(item, field_schema, paths.child(path, key), found)
+            validate_value(item, field_schema, paths.child(path, key), found, old_field(old, key))
 
 
 def _check_embedded_resource(value: dict[str, Any], path: str, found: list[Cause]) -> None:
