@@ -105,6 +105,7 @@ def test_invalid_spec_names_the_field(run_job: RunJob) -> None:
     assert "invalid spec: steps.0.prune.sparsity" in run.termination
 
 
+@pytest.mark.slow
 def test_cli_reads_the_spec_from_the_environment(tmp_path: Path, digits: DigitsModel) -> None:
     spec = {
         "modelUri": digits.model.as_uri(),

@@ -86,7 +86,7 @@ class DistillStep(SpecModel):
 
     @model_validator(mode="after")
     def _student_or_recover(self) -> DistillStep:
-        if (self.student is None) == (not self.recover):
+        if (self.student is not None) != self.recover:
             return self
         if self.student is None:
             raise ValueError("a distill step needs a student (or recover: true)")
