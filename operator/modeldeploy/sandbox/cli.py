@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from modeldeploy.sandbox.apiserver.server import KUBECONFIG_FILE, ApiServer
+from modeldeploy.sandbox.node.components import add_node_arguments, node_main, run_components
 
 PID_FILE = "sandbox.pid"
 DEFAULT_DIR = Path(".sandbox")
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the sandbox in the foreground (Ctrl-C stops it)")
     up.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state directory")
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port (0: any free)")
+    add_node_arguments(sub.add_parser("node", help="run only the node agent (a kubelet)"))
     for name, text in (("down", "stop a running sandbox"), ("status", "is it running?")):
         action = sub.add_parser(name, help=text)
         action.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state directory")
@@ -74,9 +76,14 @@ async def _serve(directory: Path, port: int) -> int:
     print(f"sandbox API server: {server.url}")
     print(f"kubeconfig: {server.kubeconfig}")
     print(f"export KUBECONFIG={server.kubeconfig}", flush=True)
+    components = asyncio.create_task(run_components(server.kubeconfig, server.directory, stop))
     try:
-        await stop.wait()
+        await asyncio.wait(
+            [components, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED"
+        )
     finally:
+        stop.set()
+        await asyncio.gather(components, return_exceptions=True)
         await server.stop()
         with contextlib.suppress(FileNotFoundError):
             pid_file.unlink()
@@ -132,6 +139,8 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.action == "up":
         return _up(args.dir, args.port)
+    if args.action == "node":
+        return node_main(args)
     if args.action == "down":
         return _down(args.dir)
     return _status(args.dir)

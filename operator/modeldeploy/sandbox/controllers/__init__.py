@@ -1,0 +1,1 @@
+"""Sandbox controllers: Deployment, ReplicaSet, Job, Endpoints and claim binding, as API clients."""

@@ -1,0 +1,31 @@
+"""Runs all sandbox controllers against one API server until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from modeldeploy.sandbox.controllers.base import Controller, run_until_stopped
+from modeldeploy.sandbox.controllers.client import KubeClient
+from modeldeploy.sandbox.controllers.deployment import DeploymentController
+from modeldeploy.sandbox.controllers.endpoints import EndpointsController
+from modeldeploy.sandbox.controllers.job import JobController
+from modeldeploy.sandbox.controllers.jobplan import Backoff
+from modeldeploy.sandbox.controllers.replicaset import ReplicaSetController
+from modeldeploy.sandbox.controllers.volumes import ClaimBinder
+
+
+async def run(kubeconfig: Path, stop: asyncio.Event, job_backoff: Backoff | None = None) -> None:
+    """The controller manager: returns once `stop` is set, leaving nothing running."""
+    client = KubeClient.from_kubeconfig(kubeconfig, "modeldeploy-sandbox/controller-manager")
+    controllers: list[Controller] = [
+        DeploymentController(client),
+        ReplicaSetController(client),
+        JobController(client, job_backoff or Backoff()),
+        EndpointsController(client),
+        ClaimBinder(client),
+    ]
+    try:
+        await run_until_stopped(stop, *(controller.run() for controller in controllers))
+    finally:
+        await client.close()

@@ -1,0 +1,1 @@
+"""The sandbox node agent: a kubelet that runs pods as local processes."""

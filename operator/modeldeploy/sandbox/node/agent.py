@@ -1,0 +1,313 @@
+"""The node agent: registers nodes, renews their leases and runs the pods bound to them.
+
+It uses only the standard API (Node objects, Leases in kube-node-lease, pods
+with a `spec.nodeName` field selector, `pods/status`), so it could be the node of
+any API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modeldeploy import __version__
+from modeldeploy.sandbox.apiserver.server import POD_LOG_DIR
+from modeldeploy.sandbox.controllers.base import run_until_stopped
+from modeldeploy.sandbox.controllers.client import (
+    CONFIGMAPS,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PVCS,
+    SECRETS,
+    ApiError,
+    Kind,
+    KubeClient,
+    Obj,
+)
+from modeldeploy.sandbox.controllers.clock import format_micro_time, format_time, utc_now
+from modeldeploy.sandbox.controllers.informer import Informer
+from modeldeploy.sandbox.node.config import NodeConfig, default_nodes
+from modeldeploy.sandbox.node.env import decode_secret
+from modeldeploy.sandbox.node.ips import PodAddresses
+from modeldeploy.sandbox.node.pod import NodeRuntime, PodWorker
+from modeldeploy.sandbox.node.runtime import LAUNCHER
+
+log = logging.getLogger(__name__)
+
+HOST_IP = "127.0.0.1"
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_SECONDS = 40
+RENEW_SECONDS = 10.0
+STATUS_SECONDS = 60.0
+KUBELET_VERSION = "v1.35.0-sandbox"
+_OBJECT_KINDS: dict[str, Kind] = {
+    "configmap": CONFIGMAPS,
+    "secret": SECRETS,
+    "persistentvolumeclaim": PVCS,
+}
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    directory: Path  # the sandbox directory: pods/, pvc/ and pod-logs/ live here
+    nodes: tuple[NodeConfig, ...] = ()
+    crash_backoff: float = 10.0
+    shutdown_grace: float = 5.0
+
+
+def isolation_available(scratch: Path) -> bool:
+    """Whether containers get their own mount/PID namespaces here (root on Linux)."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", str(LAUNCHER), "--check", str(scratch)],
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def node_object(config: NodeConfig, now: str) -> dict[str, Any]:
+    ready = [
+        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+        (
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": config.name, "labels": config.labels},
+        "spec": {"taints": config.taints} if config.taints else {},
+        "status": {
+            "capacity": config.capacity,
+            "allocatable": config.capacity,
+            "conditions": [
+                {
+                    "type": kind,
+                    "status": status,
+                    "reason": reason,
+                    "message": message,
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                }
+                for kind, status, reason, message in ready
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": HOST_IP},
+                {"type": "Hostname", "address": config.name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "nodeInfo": {
+                "architecture": "amd64"
+                if platform.machine() in ("x86_64", "AMD64")
+                else platform.machine(),
+                "operatingSystem": "linux",
+                "osImage": f"{platform.system()} {platform.release()}",
+                "kernelVersion": platform.release(),
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": "",
+                "containerRuntimeVersion": f"modeldeploy-sandbox://{__version__}",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
+        },
+    }
+
+
+class NodeAgent:
+    def __init__(self, client: KubeClient, options: AgentOptions) -> None:
+        self.client = client
+        self.options = options
+        self.nodes = list(options.nodes) or default_nodes()
+        self.addresses = PodAddresses()
+        self.workers: dict[str, PodWorker] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        directory = options.directory.resolve()
+        isolate = isolation_available(directory / "nodes" / ".isolation-check")
+        log.info("container isolation (mount/PID namespaces): %s", isolate)
+        self.runtimes = {
+            node.name: NodeRuntime(
+                client=client,
+                node_name=node.name,
+                host_ip=HOST_IP,
+                claims_root=directory / "pvc",
+                pods_root=directory / "nodes" / node.name / "pods",
+                log_root=directory / POD_LOG_DIR,
+                isolate=isolate,
+                fetch=self.fetch,
+                lookup=self.lookup,
+                crash_backoff=options.crash_backoff,
+            )
+            for node in self.nodes
+        }
+        self.informers = [
+            Informer(client, Kind("v1", "pods"), field_selector=f"spec.nodeName={node.name}")
+            for node in self.nodes
+        ]
+        for informer in self.informers:
+            informer.on_change(self._pod_event)
+
+    async def fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return await self.client.get(_OBJECT_KINDS[kind].path(namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
+        obj = await self.fetch(kind, namespace, name)
+        if obj is None:
+            return None
+        if kind == "secret":
+            return decode_secret(obj)
+        return {k: str(v) for k, v in (obj.get("data") or {}).items()}
+
+    def _pod_event(self, event: str, pod: Obj) -> None:
+        uid = str(pod["metadata"].get("uid"))
+        worker = self.workers.get(uid)
+        if event == "DELETED":
+            if worker is not None:
+                worker.gone()
+            return
+        if worker is not None:
+            worker.update(pod)
+            return
+        runtime = self.runtimes.get(str(pod["spec"].get("nodeName")))
+        if runtime is None:
+            return
+        address = self.addresses.allocate(uid, str((pod.get("status") or {}).get("podIP") or ""))
+        worker = PodWorker(runtime, pod, address)
+        self.workers[uid] = worker
+        self.tasks[uid] = asyncio.create_task(self._run_worker(uid, worker))
+
+    async def _run_worker(self, uid: str, worker: PodWorker) -> None:
+        try:
+            await worker.main(self.options.shutdown_grace)
+        except ApiError as error:
+            log.warning("pod %s/%s: %s", worker.namespace, worker.name, error)
+        finally:
+            self.workers.pop(uid, None)
+            self.tasks.pop(uid, None)
+            self.addresses.release(uid)
+
+    # ---- node registration and heartbeats ----------------------------------------------------
+
+    async def register(self) -> None:
+        now = format_time(utc_now())
+        for config in self.nodes:
+            body = node_object(config, now)
+            try:
+                await self.client.create(NODES.path(), body)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                await self.client.merge_patch(
+                    NODES.path(name=config.name),
+                    {"metadata": body["metadata"], "spec": {"taints": config.taints or None}},
+                )
+                await self.client.merge_patch(
+                    NODES.path(name=config.name, subresource="status"), {"status": body["status"]}
+                )
+        await self._ensure_lease_namespace()
+
+    async def _ensure_lease_namespace(self) -> None:
+        try:
+            await self.client.create(
+                NAMESPACES.path(),
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LEASE_NAMESPACE}},
+            )
+        except ApiError as error:
+            if error.status != 409:
+                raise
+
+    async def _renew_lease(self, config: NodeConfig, node_uid: str) -> None:
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": config.name,
+                "namespace": LEASE_NAMESPACE,
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "Node", "name": config.name, "uid": node_uid}
+                ],
+            },
+            "spec": {
+                "holderIdentity": config.name,
+                "leaseDurationSeconds": LEASE_SECONDS,
+                "renewTime": format_micro_time(utc_now()),
+            },
+        }
+        path = LEASES.path(LEASE_NAMESPACE, config.name)
+        try:
+            await self.client.merge_patch(path, {"spec": lease["spec"]})
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            await self.client.create(LEASES.path(LEASE_NAMESPACE), lease)
+
+    async def heartbeat(self) -> None:
+        """Leases every 10 s; the Ready condition's heartbeat every 60 s, as the kubelet."""
+        last_status = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            for config in self.nodes:
+                try:
+                    node = await self.client.get(NODES.path(name=config.name))
+                    await self._renew_lease(config, str(node["metadata"]["uid"]))
+                    if loop.time() - last_status >= STATUS_SECONDS:
+                        await self._post_ready(config, node)
+                except ApiError as error:
+                    if error.status == 404:
+                        await self.register()  # someone deleted the Node: register again
+                    else:
+                        log.warning("heartbeat of %s failed: %s", config.name, error)
+            if loop.time() - last_status >= STATUS_SECONDS:
+                last_status = loop.time()
+            await asyncio.sleep(RENEW_SECONDS)
+
+    async def _post_ready(self, config: NodeConfig, node: Obj) -> None:
+        now = format_time(utc_now())
+        conditions = []
+        for condition in (node.get("status") or {}).get("conditions") or []:
+            conditions.append({**condition, "lastHeartbeatTime": now})
+        await self.client.merge_patch(
+            NODES.path(name=config.name, subresource="status"),
+            {"status": {"conditions": conditions}},
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.register()
+        try:
+            await run_until_stopped(
+                stop, self.heartbeat(), *(informer.run() for informer in self.informers)
+            )
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stops every container (SIGTERM, a short grace, SIGKILL); pods stay in the API."""
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run(kubeconfig: Path, stop: asyncio.Event, options: AgentOptions) -> None:
+    client = KubeClient.from_kubeconfig(kubeconfig, f"kubelet/{KUBELET_VERSION}")
+    try:
+        await NodeAgent(client, options).run(stop)
+    finally:
+        await client.close()

@@ -1,0 +1,70 @@
+"""Starting the cluster components: all of them for `sandbox up`, or the node agent alone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from modeldeploy.sandbox.controllers import run as controllers
+from modeldeploy.sandbox.controllers.base import run_until_stopped
+from modeldeploy.sandbox.controllers.jobplan import Backoff
+from modeldeploy.sandbox.node import agent
+from modeldeploy.sandbox.node.config import load_nodes
+from modeldeploy.sandbox.scheduler import loop as scheduler
+
+
+async def run_components(
+    kubeconfig: Path,
+    directory: Path,
+    stop: asyncio.Event,
+    job_backoff: Backoff | None = None,
+    crash_backoff: float = 10.0,
+) -> None:
+    """Controllers, scheduler and node agent (default nodes) until `stop` is set."""
+    options = agent.AgentOptions(directory=directory, crash_backoff=crash_backoff)
+    await run_until_stopped(
+        stop,
+        controllers.run(kubeconfig, stop, job_backoff),
+        scheduler.run(kubeconfig, stop),
+        agent.run(kubeconfig, stop, options),
+    )
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", type=Path, required=True, help="API server to join")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(".sandbox"),
+        help="where pods, claim data (pvc/) and logs (pod-logs/) are kept",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="YAML `nodes: [{name, pool, labels, capacity, taints}]`"
+    )
+
+
+async def _serve_node(options: agent.AgentOptions, kubeconfig: Path) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    await agent.run(kubeconfig, stop, options)
+
+
+def node_main(args: argparse.Namespace) -> int:
+    """`modeldeploy sandbox node`: the node agent alone, against any API server."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        nodes = tuple(load_nodes(args.config)) if args.config else ()
+    except (OSError, ValueError) as error:
+        print(f"error: --config: {error}")
+        return 2
+    if not args.kubeconfig.is_file():
+        print(f"error: --kubeconfig: {args.kubeconfig} is not a file")
+        return 2
+    options = agent.AgentOptions(directory=args.dir, nodes=nodes)
+    asyncio.run(_serve_node(options, args.kubeconfig))
+    return 0

@@ -1,0 +1,41 @@
+"""Per-pod loopback addresses: 127.0.0.2, 127.0.0.3, ... (all of 127/8 reaches this host)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+_FIRST = int(ipaddress.IPv4Address("127.0.0.2"))
+_LAST = int(ipaddress.IPv4Address("127.255.255.254"))
+
+
+class PodAddresses:
+    """Hands out one address per pod uid; an address is reused only after its pod is gone."""
+
+    def __init__(self) -> None:
+        self._by_uid: dict[str, int] = {}
+        self._taken: set[int] = set()
+        self._next = _FIRST
+
+    def allocate(self, uid: str, preferred: str = "") -> str:
+        if uid in self._by_uid:
+            return str(ipaddress.IPv4Address(self._by_uid[uid]))
+        wanted = int(ipaddress.IPv4Address(preferred)) if preferred.startswith("127.") else 0
+        if not (_FIRST <= wanted <= _LAST) or wanted in self._taken:
+            wanted = self._free()
+        self._by_uid[uid] = wanted
+        self._taken.add(wanted)
+        return str(ipaddress.IPv4Address(wanted))
+
+    def _free(self) -> int:
+        for _ in range(_LAST - _FIRST + 1):
+            candidate = self._next
+            self._next = _FIRST if candidate >= _LAST else candidate + 1
+            if candidate in self._taken or candidate & 0xFF in (0, 255):
+                continue
+            return candidate
+        raise RuntimeError("no free pod address left in 127.0.0.0/8")
+
+    def release(self, uid: str) -> None:
+        address = self._by_uid.pop(uid, None)
+        if address is not None:
+            self._taken.discard(address)

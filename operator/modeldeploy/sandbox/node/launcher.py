@@ -1,0 +1,223 @@
+"""Starts one container process: `python -m modeldeploy.sandbox.node.launcher SPEC.json`.
+
+With isolation (root, Linux), the launcher gives the container what a container
+runtime would, using only kernel namespaces:
+- a private mount namespace whose root is an overlay of the host's `/` (writes
+  land in a per-run layer in the pod's directory, never on the host), with a
+  small private /dev, a fresh /proc, the volumes bind-mounted at their
+  `mountPath` and the termination-message file at `terminationMessagePath`;
+- its own PID namespace, so when the main process ends, or the node agent dies
+  (PR_SET_PDEATHSIG), the kernel ends every process the container started;
+- its own UTS namespace with the pod name as host name.
+Process tree: launcher (waits, forwards the exit code) -> init (PID 1 in the
+container, reaps orphans) -> the command. All stay in the launcher's process
+group, so the node agent's SIGTERM/SIGKILL to the group reaches the command.
+
+Without isolation the spec's command simply replaces the launcher (paths were
+already translated by the node agent).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWPID = 0x20000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+PR_SET_PDEATHSIG = 1
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {source} on {target}",
+    )
+
+
+def die_with_parent() -> None:
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+
+
+def _submounts() -> list[str]:
+    """Host mount points below / (top-level ones first), from /proc/self/mountinfo."""
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point != "/":
+            points.append(point)
+    return sorted(set(points), key=lambda p: (p.count("/"), p))
+
+
+def _bind(source: str, target: Path, read_only: bool, recursive: bool = False) -> None:
+    if Path(source).is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch(exist_ok=True)
+    mount(source, str(target), None, MS_BIND | (MS_REC if recursive else 0), None)
+    if read_only:
+        mount("none", str(target), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+
+
+def _make_dev(root: Path, shm_bytes: int) -> None:
+    dev = root / "dev"
+    mount("tmpfs", str(dev), "tmpfs", MS_NOSUID, "mode=755")
+    for name in _DEVICES:
+        if Path(f"/dev/{name}").exists():
+            _bind(f"/dev/{name}", dev / name, read_only=False)
+    for name in ("pts", "shm"):
+        (dev / name).mkdir()
+    mount("/dev/pts", str(dev / "pts"), None, MS_BIND, None)
+    mount("shm", str(dev / "shm"), "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_bytes}")
+    for index, name in enumerate(("stdin", "stdout", "stderr")):
+        (dev / name).symlink_to(f"/proc/self/fd/{index}")
+    (dev / "fd").symlink_to("/proc/self/fd")
+
+
+def build_root(spec: dict[str, Any]) -> Path:
+    """Mount the container's file system tree (in the current, private mount namespace)."""
+    layer = Path(spec["layer"])
+    root, upper, work = layer / "root", layer / "upper", layer / "work"
+    for folder in (root, upper, work):
+        folder.mkdir(parents=True, exist_ok=True)
+    mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    mount("overlay", str(root), "overlay", 0, f"lowerdir=/,upperdir={upper},workdir={work}")
+    covered: list[str] = []
+    for point in _submounts():
+        if point.startswith(("/proc", "/dev")) or any(point.startswith(c + "/") for c in covered):
+            continue
+        if point == str(root) or point.startswith(str(layer)):
+            continue
+        if Path(point).is_dir():
+            mount(point, str(root / point.lstrip("/")), None, MS_BIND | MS_REC, None)
+            covered.append(point)
+    _make_dev(root, int(spec.get("shmBytes", 64 * 2**20)))
+    mount("proc", str(root / "proc"), "proc", MS_NOSUID | MS_NODEV, None)
+    for volume in spec["mounts"]:
+        _bind(volume["source"], root / volume["target"].lstrip("/"), bool(volume["readOnly"]))
+    return root
+
+
+def _run_init(spec: dict[str, Any]) -> int:
+    """PID 1 of the container: set up the tree, start the command, reap until it ends."""
+    die_with_parent()
+    hostname = spec.get("hostname", "")
+    if hostname:
+        _check(_libc.sethostname(hostname.encode(), len(hostname.encode())), "sethostname")
+    root = build_root(spec)
+    working_dir = spec.get("workingDir") or "/"
+    (root / working_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    error_fd = _open_start_error(spec)
+    os.chroot(root)
+    os.chdir(working_dir)
+    # The agent signals the whole process group; PID 1 only has to survive SIGTERM/SIGINT.
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, lambda *_: None)
+    command = os.fork()
+    if command == 0:
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+        _exec(spec, error_fd)
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == command:
+            return os.waitstatus_to_exitcode(status)
+
+
+def _open_start_error(spec: dict[str, Any]) -> int:
+    """The file that explains a failed start; closed by a successful exec (O_CLOEXEC)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    return os.open(spec["startErrorFile"], flags, 0o644)
+
+
+def _exec(spec: dict[str, Any], error_fd: int) -> None:
+    argv, env = spec["argv"], spec["env"]
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as error:
+        reason = "executable file not found in $PATH" if error.errno == 2 else error.strerror
+        os.write(error_fd, f'exec: "{argv[0]}": {reason}'.encode())
+        os._exit(128)
+
+
+def _exit_like(code: int) -> None:
+    """End with the same status the child had (a signal death is re-raised on ourselves)."""
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
+def launch(spec: dict[str, Any]) -> None:
+    die_with_parent()
+    if not spec.get("isolate"):
+        if spec.get("workingDir"):
+            Path(spec["workingDir"]).mkdir(parents=True, exist_ok=True)
+            os.chdir(spec["workingDir"])
+        _exec(spec, _open_start_error(spec))
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS), "unshare")
+    init = os.fork()
+    if init == 0:
+        try:
+            code = _run_init(spec)
+        except OSError as error:
+            Path(spec["startErrorFile"]).write_text(f"container setup failed: {error}")
+            code = 128
+        _exit_like(code)
+    Path(spec["initPidFile"]).write_text(str(init))
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, lambda *_: None)  # the group signal reaches the command itself
+    _, status = os.waitpid(init, 0)
+    _exit_like(os.waitstatus_to_exitcode(status))
+
+
+def isolation_works(scratch: Path) -> bool:
+    """Whether this machine lets us build containers (namespaces, overlay, bind mounts)."""
+    try:
+        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS), "unshare")
+        mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+        scratch.mkdir(parents=True, exist_ok=True)
+        mount("tmpfs", str(scratch), "tmpfs", 0, "size=1m")
+        layer = {name: scratch / name for name in ("upper", "work", "root")}
+        for folder in layer.values():
+            folder.mkdir()
+        options = f"lowerdir=/,upperdir={layer['upper']},workdir={layer['work']}"
+        mount("overlay", str(layer["root"]), "overlay", 0, options)
+        _bind("/dev/null", layer["root"] / "tmp" / "probe", read_only=True)
+    except OSError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--check":
+        sys.exit(0 if isolation_works(Path(sys.argv[2])) else 1)
+    launch(json.loads(Path(sys.argv[1]).read_text()))

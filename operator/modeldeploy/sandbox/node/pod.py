@@ -1,0 +1,599 @@
+"""One pod on the node: images, volumes, init containers, containers, probes and status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modeldeploy.sandbox.apiserver.logs import pod_log_dir
+from modeldeploy.sandbox.controllers.client import PODS, ApiError, KubeClient, Obj
+from modeldeploy.sandbox.controllers.clock import format_time, utc_now
+from modeldeploy.sandbox.controllers.events import record_event
+from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, expand
+from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line, entrypoint
+from modeldeploy.sandbox.node.probes import ProbeState, probe_once, run_exec
+from modeldeploy.sandbox.node.runtime import ContainerFiles, ContainerProcess, Exit, start_container
+from modeldeploy.sandbox.node.status import pod_conditions, pod_phase
+from modeldeploy.sandbox.node.volumes import (
+    Fetch,
+    Mount,
+    VolumeError,
+    container_mounts,
+    prepare_volumes,
+)
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 4096
+COMPONENT = "kubelet"
+
+
+@dataclass(frozen=True)
+class NodeRuntime:
+    """What every pod worker of an agent shares."""
+
+    client: KubeClient
+    node_name: str
+    host_ip: str
+    claims_root: Path
+    pods_root: Path
+    log_root: Path
+    isolate: bool
+    fetch: Fetch
+    lookup: Lookup
+    crash_backoff: float = 10.0
+    max_backoff: float = 300.0
+
+
+@dataclass
+class ContainerState:
+    spec: Obj
+    pod_uid: str
+    restart_count: int = 0
+    state: dict[str, Any] = field(
+        default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}}
+    )
+    last_state: dict[str, Any] = field(default_factory=dict)
+    ready: bool = False
+    started: bool = False
+    process: ContainerProcess | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    def status(self) -> dict[str, Any]:
+        image = str(self.spec.get("image", ""))
+        status: dict[str, Any] = {
+            "name": self.name,
+            "image": image,
+            "imageID": "",
+            "ready": self.ready,
+            "started": self.started,
+            "restartCount": self.restart_count,
+            "state": self.state,
+            "lastState": self.last_state,
+        }
+        if self.process is not None or "terminated" in self.state:
+            status["containerID"] = f"sandbox://{self.pod_uid}/{self.name}/{self.restart_count}"
+            status["imageID"] = f"docker.io/{image.removeprefix('docker.io/')}"
+        return status
+
+    def wait(self, reason: str, message: str = "") -> None:
+        self.state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+
+
+def _backoff(base: float, cap: float, attempt: int) -> float:
+    return float(min(base * 2 ** max(attempt - 1, 0), cap))
+
+
+class PodWorker:
+    """Drives one pod from bound to deleted. `update()` feeds it the newest pod object."""
+
+    def __init__(self, runtime: NodeRuntime, pod: Obj, pod_ip: str) -> None:
+        self.runtime = runtime
+        self.pod = pod
+        self.pod_ip = pod_ip
+        metadata = pod["metadata"]
+        self.uid = str(metadata["uid"])
+        self.folder = runtime.pods_root / f"{metadata['namespace']}_{metadata['name']}_{self.uid}"
+        spec = pod.get("spec") or {}
+        self.init_states = [ContainerState(c, self.uid) for c in spec.get("initContainers") or []]
+        self.states = [ContainerState(c, self.uid) for c in spec.get("containers") or []]
+        if self.init_states:
+            for state in self.states:
+                state.wait("PodInitializing")
+        self.sandbox_ready = False
+        self.init_done = not self.init_states
+        self.start_time = str((pod.get("status") or {}).get("startTime") or format_time(utc_now()))
+        self._mounts: dict[str, list[Mount]] = {}
+        self._changed = asyncio.Event()
+        self._dirty = asyncio.Event()
+        self._published: dict[str, Any] | None = None
+        self.deletion = asyncio.Event()
+        self.removed = False
+        # A pod that ended before the agent restarted keeps its final status untouched.
+        self.finished_before = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        self._adopt_previous_run(pod.get("status") or {})
+        self.update(pod)
+
+    def _adopt_previous_run(self, status: Mapping[str, Any]) -> None:
+        """A pod this node ran before the agent restarted: its processes are gone."""
+        previous = {s.get("name"): s for s in status.get("containerStatuses") or []}
+        for state in self.states:
+            before = previous.get(state.name)
+            if not before:
+                continue
+            ran = "running" in (before.get("state") or {}) or "terminated" in (
+                before.get("state") or {}
+            )
+            state.restart_count = int(before.get("restartCount") or 0) + (1 if ran else 0)
+            if ran:
+                state.last_state = {
+                    "terminated": {
+                        "exitCode": 137,
+                        "reason": "ContainerStatusUnknown",
+                        "message": "The container could not be located when the node restarted",
+                    }
+                }
+
+    @property
+    def name(self) -> str:
+        return str(self.pod["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.pod["metadata"]["namespace"])
+
+    @property
+    def restart_policy(self) -> str:
+        return str((self.pod.get("spec") or {}).get("restartPolicy") or "Always")
+
+    def container(self, name: str) -> ContainerState | None:
+        return next((s for s in [*self.init_states, *self.states] if s.name == name), None)
+
+    def update(self, pod: Obj) -> None:
+        self.pod = pod
+        self._changed.set()
+        if pod["metadata"].get("deletionTimestamp"):
+            self.deletion.set()
+
+    def gone(self) -> None:
+        """The pod object was removed from the API (forced deletion): stop at once."""
+        self.removed = True
+        self.deletion.set()
+
+    def mark_dirty(self) -> None:
+        self._dirty.set()
+
+    async def _sleep_or_change(self, seconds: float) -> None:
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
+
+    async def event(self, kind: str, reason: str, message: str) -> None:
+        await record_event(
+            self.runtime.client,
+            {"apiVersion": "v1", "kind": "Pod", **self.pod},
+            kind,
+            reason,
+            message,
+            COMPONENT,
+            self.runtime.node_name,
+        )
+
+    # ---- status -------------------------------------------------------------------------------
+
+    def current_status(self) -> dict[str, Any]:
+        init_statuses = [s.status() for s in self.init_states]
+        statuses = [s.status() for s in self.states]
+        phase = pod_phase(self.restart_policy, init_statuses, statuses, self.init_done)
+        previous = (self.pod.get("status") or {}).get("conditions") or []
+        conditions = pod_conditions(
+            previous, utc_now(), self.sandbox_ready, init_statuses, self.init_done, statuses, phase
+        )
+        status: dict[str, Any] = {
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": self.runtime.host_ip,
+            "hostIPs": [{"ip": self.runtime.host_ip}],
+            "podIP": self.pod_ip,
+            "podIPs": [{"ip": self.pod_ip}],
+            "startTime": self.start_time,
+            "containerStatuses": statuses,
+            "qosClass": (self.pod.get("status") or {}).get("qosClass", "BestEffort"),
+        }
+        if init_statuses:
+            status["initContainerStatuses"] = init_statuses
+        return status
+
+    async def publish_loop(self) -> None:
+        """Writes pods/status whenever something changed (coalescing bursts)."""
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(0.02)
+            self._dirty.clear()
+            await self.publish()
+
+    async def publish(self) -> None:
+        if self.finished_before:
+            return
+        status = self.current_status()
+        comparable = _without_times(status)
+        if comparable == self._published:
+            return
+        try:
+            updated = await self.runtime.client.merge_patch(
+                PODS.path(self.namespace, self.name, "status"), {"status": status}
+            )
+        except ApiError as error:
+            if error.status == 404:
+                return
+            raise
+        self._published = comparable
+        self.pod = {**self.pod, "status": updated.get("status", status)}
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def main(self, shutdown_grace: float) -> None:
+        """The pod's whole life on this node; cancelled when the agent stops."""
+        publisher = asyncio.create_task(self.publish_loop())
+        lifecycle = asyncio.create_task(self.run())
+        try:
+            await self.deletion.wait()
+            lifecycle.cancel()
+            await asyncio.gather(lifecycle, return_exceptions=True)
+            await self.stop_containers(0 if self.removed else self.grace_seconds())
+            await self._record_stopped()
+            if not self.removed:
+                await self._delete_from_api()
+            self.remove_files()
+        finally:
+            lifecycle.cancel()
+            await self.stop_containers(shutdown_grace)
+            publisher.cancel()
+            await asyncio.gather(lifecycle, publisher, return_exceptions=True)
+
+    async def _record_stopped(self) -> None:
+        for state in [*self.init_states, *self.states]:
+            if state.process is not None and "running" in state.state:
+                result = await state.process.wait()
+                state.ready = False
+                state.state = {"terminated": self._terminated(state, state.process.files, result)}
+        if not self.removed:
+            with contextlib.suppress(ApiError):
+                await self.publish()
+
+    async def _delete_from_api(self) -> None:
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}
+        try:
+            await self.runtime.client.delete(PODS.path(self.namespace, self.name), body)
+        except ApiError as error:
+            if error.status not in (404, 409):
+                raise
+
+    async def run(self) -> None:
+        """Until the pod ends (or forever for pods that keep running); deletion cancels it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.mark_dirty()
+        if self.finished_before:
+            return  # finished before the agent restarted: nothing runs again
+        if self.restart_policy == "Never" and any(s.last_state for s in self.states):
+            for state in self.states:
+                state.state, state.last_state = state.last_state or state.state, {}
+            self.sandbox_ready = self.init_done = True
+            return
+        if not await self._images_available():
+            return
+        volumes = await self._volumes()
+        self.sandbox_ready = True
+        self.mark_dirty()
+        for state in self.init_states:
+            if not await self._run_init(state, volumes):
+                self.mark_dirty()
+                return
+        self.init_done = True
+        self.mark_dirty()
+        await asyncio.gather(*(self._supervise(state, volumes) for state in self.states))
+        self.mark_dirty()
+
+    async def _images_available(self) -> bool:
+        attempt = 0
+        while True:
+            missing: list[tuple[ContainerState, str]] = []
+            for state in [*self.init_states, *self.states]:
+                try:
+                    entrypoint(str(state.spec.get("image", "")))
+                except ImageNotFoundError as error:
+                    missing.append((state, str(error)))
+            if not missing:
+                return True
+            attempt += 1
+            for state, message in missing:
+                state.wait("ErrImagePull", message)
+                await self.event(
+                    "Warning",
+                    "Failed",
+                    f'Failed to pull image "{state.spec.get("image")}": {message}',
+                )
+            self.mark_dirty()
+            await self._sleep_or_change(1.0)
+            for state, _ in missing:
+                state.wait(
+                    "ImagePullBackOff", f'Back-off pulling image "{state.spec.get("image")}"'
+                )
+            self.mark_dirty()
+            await self._sleep_or_change(
+                _backoff(self.runtime.crash_backoff, self.runtime.max_backoff, attempt)
+            )
+            self._refresh_specs()
+
+    def _refresh_specs(self) -> None:
+        """Container images may be changed on a live pod; take the newest spec."""
+        spec = self.pod.get("spec") or {}
+        for states, key in ((self.init_states, "initContainers"), (self.states, "containers")):
+            by_name = {c["name"]: c for c in spec.get(key) or []}
+            for state in states:
+                state.spec = by_name.get(state.name, state.spec)
+
+    async def _volumes(self) -> dict[str, Path]:
+        attempt = 0
+        while True:
+            try:
+                return await prepare_volumes(
+                    self.pod,
+                    self.folder,
+                    self.runtime.claims_root,
+                    self.runtime.fetch,
+                    self.pod_ip,
+                    self.runtime.host_ip,
+                )
+            except VolumeError as error:
+                attempt += 1
+                await self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {error}")
+                await self._sleep_or_change(min(0.5 * attempt, 5.0))
+
+    async def _run_init(self, state: ContainerState, volumes: Mapping[str, Path]) -> bool:
+        attempt = 0
+        while True:
+            result = await self._run_once(state, volumes, probes=False)
+            if result is not None and result.code == 0:
+                return True
+            if self.restart_policy == "Never" and result is not None:
+                return False
+            attempt += 1
+            await self._crash_backoff(state, attempt)
+
+    async def _supervise(self, state: ContainerState, volumes: Mapping[str, Path]) -> None:
+        attempt = 0
+        while True:
+            result = await self._run_once(state, volumes, probes=True)
+            if result is not None:
+                if self.restart_policy == "Never" or (
+                    self.restart_policy == "OnFailure" and result.code == 0
+                ):
+                    return
+                ran = (result.finished_at - result.started_at).total_seconds()
+                attempt = 1 if ran > 600 else attempt + 1
+            else:
+                attempt += 1
+            await self._crash_backoff(state, attempt)
+
+    async def _crash_backoff(self, state: ContainerState, attempt: int) -> None:
+        delay = _backoff(self.runtime.crash_backoff, self.runtime.max_backoff, attempt)
+        if "terminated" in state.state:
+            state.last_state = state.state
+            state.restart_count += 1
+        state.wait(
+            "CrashLoopBackOff",
+            f"back-off {delay:g}s restarting failed container={state.name} "
+            f"pod={self.name}_{self.namespace}({self.uid})",
+        )
+        self.mark_dirty()
+        await asyncio.sleep(delay)
+
+    async def _prepare(
+        self, state: ContainerState, volumes: Mapping[str, Path]
+    ) -> tuple[list[str], dict[str, str]] | None:
+        spec = state.spec
+        try:
+            env = await container_env(
+                self.pod, spec, self.runtime.lookup, self.pod_ip, self.runtime.host_ip
+            )
+            mounts = container_mounts(spec, volumes)
+        except (ConfigError, VolumeError) as error:
+            state.wait("CreateContainerConfigError", str(error))
+            await self.event("Warning", "Failed", f"Error: {error}")
+            self.mark_dirty()
+            return None
+        argv = command_line(str(spec.get("image", "")), spec.get("command"), spec.get("args"))
+        argv = [expand(str(arg), env) for arg in argv]
+        self._mounts[state.name] = mounts
+        return argv, env
+
+    async def _run_once(
+        self, state: ContainerState, volumes: Mapping[str, Path], probes: bool
+    ) -> Exit | None:
+        """One run of a container; None when it could not even start."""
+        prepared = await self._prepare(state, volumes)
+        if prepared is None:
+            return None
+        argv, env = prepared
+        spec = state.spec
+        logs = pod_log_dir(self.runtime.log_root, self.namespace, self.name, self.uid)
+        files = ContainerFiles(self.folder / "containers" / state.name, logs / state.name)
+        process = await start_container(
+            files,
+            state.restart_count,
+            argv,
+            env,
+            str(spec.get("workingDir") or ""),
+            self._mounts[state.name],
+            str(spec.get("terminationMessagePath") or "/dev/termination-log"),
+            self.runtime.isolate,
+            self.name,
+        )
+        state.process = process
+        state.state = {"running": {"startedAt": format_time(process.started_at)}}
+        state.started = not spec.get("startupProbe")
+        state.ready = probes and state.started and not spec.get("readinessProbe")
+        self.mark_dirty()
+        await self.event("Normal", "Started", f"Started container {state.name}")
+        probing = asyncio.create_task(self._probe(state, process, env)) if probes else None
+        try:
+            result = await process.wait()
+        finally:
+            if probing is not None:
+                probing.cancel()
+                await asyncio.gather(probing, return_exceptions=True)
+        state.ready = False
+        state.state = {"terminated": self._terminated(state, files, result)}
+        self.mark_dirty()
+        return result
+
+    def _terminated(
+        self, state: ContainerState, files: ContainerFiles, result: Exit
+    ) -> dict[str, Any]:
+        message = ""
+        with contextlib.suppress(OSError):
+            message = files.termination_log.read_text(errors="replace")[:MESSAGE_LIMIT]
+        reason = "Completed" if result.code == 0 else "Error"
+        if result.start_error:
+            reason, message = "StartError", result.start_error
+        elif (
+            not message
+            and result.code != 0
+            and state.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
+            message = _log_tail(files.log(state.restart_count))
+        terminated: dict[str, Any] = {
+            "exitCode": result.code,
+            "reason": reason,
+            "startedAt": format_time(result.started_at),
+            "finishedAt": format_time(result.finished_at),
+            "containerID": f"sandbox://{self.uid}/{state.name}/{state.restart_count}",
+        }
+        if message:
+            terminated["message"] = message
+        return terminated
+
+    async def exec_in(
+        self, state: ContainerState, env: Mapping[str, str], argv: Sequence[str], timeout: float
+    ) -> tuple[int, str]:
+        """Runs a command inside the container's namespaces (exec probes)."""
+        process = state.process
+        init_pid = process.init_pid() if process is not None else None
+        if self.runtime.isolate and init_pid:
+            command = ["nsenter", "-t", str(init_pid), "-m", "-u", "-p", "-r", "-w", "--", *argv]
+            return await run_exec(command, env, None, timeout)
+        return await run_exec(list(argv), env, state.spec.get("workingDir") or None, timeout)
+
+    async def _probe(
+        self, state: ContainerState, process: ContainerProcess, env: Mapping[str, str]
+    ) -> None:
+        spec = state.spec
+
+        def runner(argv: Sequence[str], timeout: float) -> Awaitable[tuple[int, str]]:
+            return self.exec_in(state, env, argv, timeout)
+
+        async def watch(
+            probe: ProbeState, kind: str, on_change: Callable[[bool], Awaitable[None]]
+        ) -> None:
+            await asyncio.sleep(probe.initial_delay)
+            while True:
+                result = await probe_once(probe.probe, self.pod_ip, spec, runner)
+                if not result.success:
+                    await self.event(
+                        "Warning", "Unhealthy", f"{kind} probe failed: {result.message}"
+                    )
+                if probe.record(result):
+                    await on_change(probe.healthy)
+                await asyncio.sleep(probe.period)
+
+        async def restart(kind: str) -> None:
+            await self.event(
+                "Normal",
+                "Killing",
+                f"Container {state.name} failed {kind} probe, will be restarted",
+            )
+            await process.stop(self.grace_seconds())
+
+        if spec.get("startupProbe"):
+            started = asyncio.Event()
+
+            async def startup_changed(healthy: bool) -> None:
+                if healthy:
+                    state.started = True
+                    self.mark_dirty()
+                    started.set()
+                else:
+                    await restart("startup")
+
+            startup = asyncio.create_task(
+                watch(ProbeState(spec["startupProbe"], False), "Startup", startup_changed)
+            )
+            await started.wait()
+            startup.cancel()
+        checks = []
+        if spec.get("readinessProbe"):
+
+            async def readiness_changed(healthy: bool) -> None:
+                state.ready = healthy
+                self.mark_dirty()
+
+            checks.append(
+                watch(ProbeState(spec["readinessProbe"], False), "Readiness", readiness_changed)
+            )
+        else:
+            state.ready = True
+            self.mark_dirty()
+        if spec.get("livenessProbe"):
+
+            async def liveness_changed(healthy: bool) -> None:
+                if not healthy:
+                    await restart("liveness")
+
+            checks.append(
+                watch(ProbeState(spec["livenessProbe"], True), "Liveness", liveness_changed)
+            )
+        await asyncio.gather(*checks)
+
+    def grace_seconds(self) -> float:
+        metadata = self.pod["metadata"]
+        grace = metadata.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = (self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        return float(grace)
+
+    async def stop_containers(self, grace: float) -> None:
+        running = [s.process for s in [*self.init_states, *self.states] if s.process is not None]
+        await asyncio.gather(*(process.stop(grace) for process in running))
+
+    def remove_files(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        logs = pod_log_dir(self.runtime.log_root, self.namespace, self.name, self.uid)
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The status minus probe/heartbeat stamps, to skip writes that change nothing."""
+    copy = dict(status)
+    copy["conditions"] = [
+        {k: v for k, v in c.items() if k not in ("lastProbeTime",)}
+        for c in status.get("conditions") or []
+    ]
+    return copy
+
+
+def _log_tail(path: Path, lines: int = 80, limit: int = 2048) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "\n".join(text)[-limit:]

@@ -1,0 +1,1 @@
+"""The sandbox scheduler: filters nodes like kube-scheduler and binds pods via `pods/binding`."""
