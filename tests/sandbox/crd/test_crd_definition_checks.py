@@ -299,3 +299,62 @@ def test_default_is_checked_by_transition_rules_as_an_update_of_itself() -> None
     path = f"{ROOT}.properties[spec].properties[replicas].default"
     # kube-apiserver ratchets the plain rule (a warning only) and fails the transition rule.
     assert schema_causes(schema) == [f'{path}: Invalid value: "integer": must change']
+
+
+FIELDS = {
+    "type": "object",
+    "properties": {
+        "replicas": {"type": "integer"},
+        "max-drop": {"type": "number"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "steps": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"weight": {"type": "integer"}}},
+        },
+        "metrics": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+        },
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    },
+}
+
+
+def rule_causes(rule: str) -> list[str]:
+    return schema_causes({**FIELDS, "x-kubernetes-validations": [{"rule": rule}]})
+
+
+@pytest.mark.parametrize(
+    ("rule", "undefined"),
+    [
+        ("self.replica > 1", "ERROR: <input>:1:5: undefined field 'replica'"),
+        (
+            "has(self.replicas) && has(self.replica)",
+            "ERROR: <input>:1:31: undefined field 'replica'",
+        ),
+        ("self.steps.all(s, s.wieght < 100)", "ERROR: <input>:1:20: undefined field 'wieght'"),
+        (
+            "oldSelf.steps.size() == self.stepz.size()",
+            "ERROR: <input>:1:29: undefined field 'stepz'",
+        ),
+    ],
+)
+def test_rules_selecting_undefined_fields_are_refused(rule: str, undefined: str) -> None:
+    path = f"{ROOT}.properties[spec].x-kubernetes-validations[0].rule"
+    assert rule_causes(rule) == [
+        f'{path}: Invalid value: "{rule}": compilation failed: {undefined}'
+    ]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "self.replicas > 1 && self.max__dash__drop < 1.0",
+        "self.labels.team == 'ml' && self.free.anything.goes",
+        "self.steps.all(s, s.weight < 100) && self.metrics.all(s, s.name != '')",
+        "self.steps.map(s, s.weight).isSorted() && 'self.nope' != ''",
+        "self.metrics.exists(m, m.name == 'x') || self.replicas.string() == '1'",
+    ],
+)
+def test_rules_selecting_known_fields_are_accepted(rule: str) -> None:
+    assert rule_causes(rule) == []

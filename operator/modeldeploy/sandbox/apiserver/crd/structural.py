@@ -14,6 +14,7 @@ from typing import Any
 
 from modeldeploy.sandbox.apiserver.crd import causes, paths
 from modeldeploy.sandbox.apiserver.crd.causes import Cause
+from modeldeploy.sandbox.apiserver.crd.cel_fields import undefined_fields
 from modeldeploy.sandbox.apiserver.crd.cel_rules import (
     REASONS,
     RuleCompileError,
@@ -66,6 +67,15 @@ def _check_metadata(raw: dict[str, Any], path: str, found: list[Cause]) -> None:
             "but metadata is implicitly specified"
         )
         found.append(causes.forbidden(paths.child(path, "properties[metadata]"), detail))
+
+
+def _compile_against(expression: str, node: Schema) -> bool:
+    """Compile a rule and check the fields it selects; whether it reads oldSelf."""
+    _, uses_old_self = compile_expression(expression)
+    undefined = undefined_fields(expression, node)
+    if undefined:
+        raise RuleCompileError(undefined[0])
+    return uses_old_self
 
 
 class _SchemaChecker:
@@ -299,7 +309,7 @@ class _SchemaChecker:
             self.found.append(causes.required(rule_path, ""))
         else:
             try:
-                _, uses_old_self = compile_expression(text)
+                uses_old_self = _compile_against(text, node)
             except RuleCompileError as error:
                 self.found.append(causes.invalid(rule_path, text, f"compilation failed: {error}"))
             else:
@@ -320,7 +330,7 @@ class _SchemaChecker:
         expression = rule.get("messageExpression")
         if isinstance(expression, str) and expression:
             try:
-                compile_expression(expression)
+                _compile_against(expression, node)
             except RuleCompileError as error:
                 detail = f"messageExpression compilation failed: {error}"
                 self.found.append(
