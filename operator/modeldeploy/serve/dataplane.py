@@ -1,0 +1,161 @@
+"""The data plane: model lifecycle, readiness, admission limits and batched inference.
+
+Endpoints call `admit()` before reading a body and `release()` after answering; in
+between, `infer()` validates tensors and runs them through the dynamic batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from modeldeploy.serve.batching import DynamicBatcher, Outputs
+from modeldeploy.serve.config import ServeConfig
+from modeldeploy.serve.faults import FaultInjector
+from modeldeploy.serve.metrics import ServeMetrics
+from modeldeploy.serve.model import ModelLoadError, OnnxModel, verify_sha256
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    DRAINING = "draining"
+    FAILED = "failed"
+
+
+class UnavailableError(Exception):
+    """The request cannot be taken now (503); `retry_after` seconds is a hint."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DataPlane:
+    def __init__(self, config: ServeConfig, metrics: ServeMetrics, faults: FaultInjector) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.faults = faults
+        self.state = State.LOADING
+        self.model: OnnxModel | None = None
+        self.in_flight = 0
+        self._submitted = 0  # admitted requests already handed to the batcher
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._batcher: DynamicBatcher | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state is State.READY
+
+    async def load(self) -> None:
+        """Verify, load and warm up the model off the event loop; then become ready."""
+        started = time.perf_counter()
+        self.model = await asyncio.to_thread(self._load_blocking)
+        self.metrics.model_loaded(time.perf_counter() - started)
+        self._batcher = DynamicBatcher(
+            self.model.run,
+            batchable=self.model.batchable,
+            max_batch_size=self.config.max_batch_size,
+            max_delay_s=self.config.max_delay_ms / 1000,
+            pending_arrivals=lambda: self.in_flight - self._submitted,
+            on_batch=self.metrics.batch,
+        )
+        if self.state is State.LOADING:
+            self.state = State.READY
+        log.info(
+            "model %s version %s ready in %.2fs (providers %s, batchable %s)",
+            self.config.model_name,
+            self.config.model_version,
+            time.perf_counter() - started,
+            ",".join(self.model.providers),
+            self.model.batchable,
+        )
+
+    def _load_blocking(self) -> OnnxModel:
+        config = self.config
+        path = config.model_file
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: no such model file")
+        if config.expected_sha256:
+            verify_sha256(path, config.expected_sha256)
+        model = OnnxModel(
+            path,
+            threads=config.threads,
+            providers=config.providers,
+            graph_optimization=config.graph_optimization,
+        )
+        warm_up = model.warm_up()
+        log.info(
+            "loaded %s in %.2fs, warm-up inference %.1f ms",
+            path,
+            model.load_seconds,
+            warm_up * 1000,
+        )
+        return model
+
+    def admit(self) -> None:
+        """Count an inference request in, or raise UnavailableError (503)."""
+        if self.state is not State.READY:
+            if self.state is State.DRAINING:
+                raise UnavailableError("the server is shutting down")
+            raise UnavailableError(f"the model is not ready ({self.state.value})", retry_after=5)
+        if self.in_flight >= self.config.max_concurrency:
+            raise UnavailableError(
+                f"too many requests in flight (limit {self.config.max_concurrency})"
+            )
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        self._idle.clear()
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self.metrics.in_flight.dec()
+        if self.in_flight == 0:
+            self._idle.set()
+        if self._batcher is not None:
+            self._batcher.poke()  # one fewer arrival to wait for
+
+    async def infer(self, feeds: Mapping[str, np.ndarray]) -> Outputs:
+        """Validate `feeds` (InvalidInputError), apply injected faults, run batched."""
+        assert self.model is not None
+        assert self._batcher is not None
+        self.model.validate(feeds)
+        await self.faults.apply()
+        rows = next(iter(feeds.values())).shape[0] if self.model.batchable else 1
+        self._submitted += 1
+        try:
+            return await self._batcher.submit(feeds, rows)
+        finally:
+            self._submitted -= 1
+
+    async def drain(self) -> bool:
+        """Refuse new requests, wait (up to the grace period) for in-flight ones.
+
+        Returns whether every in-flight request finished.
+        """
+        self.state = State.DRAINING
+        pending = self.in_flight
+        log.info(
+            "draining: %d inference request(s) in flight, grace %.0fs",
+            pending,
+            self.config.grace_period_s,
+        )
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.config.grace_period_s)
+        except TimeoutError:
+            log.error("grace period over with %d request(s) still in flight", self.in_flight)
+            return False
+        log.info("drained: all %d in-flight request(s) answered", pending)
+        return True
+
+    async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()

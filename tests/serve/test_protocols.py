@@ -1,0 +1,160 @@
+"""Both protocols through real clients: tritonclient (v2, JSON and binary), curl-style v1."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import requests
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from tests.serve.conftest import FEATURES, RunningServer
+
+
+def _direct(model_path: str, rows: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    return session.run(["logits"], {"input": rows})[0]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_tritonclient_gets_the_outputs_of_a_direct_onnxruntime_call(
+    linear_server: RunningServer, binary: bool
+) -> None:
+    rows = np.random.default_rng(1).normal(size=(5, FEATURES)).astype(np.float32)
+    client = triton.InferenceServerClient(linear_server.url.removeprefix("http://"))
+    try:
+        assert client.is_server_live()
+        assert client.is_server_ready()
+        assert client.is_model_ready("digits")
+        metadata = client.get_model_metadata("digits")
+        assert metadata["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 64]}]
+        tensor = triton.InferInput("input", list(rows.shape), "FP32")
+        tensor.set_data_from_numpy(rows, binary_data=binary)
+        wanted = triton.InferRequestedOutput("logits", binary_data=binary)
+        result = client.infer("digits", [tensor], outputs=[wanted], request_id="r-1")
+        assert result.get_response()["id"] == "r-1"
+        assert result.get_response()["model_version"] == "3"
+        got = result.as_numpy("logits")
+    finally:
+        client.close()
+    expected = _direct(str(linear_server.server.config.model_file), rows)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_tritonclient_sees_an_unknown_model_as_an_error(linear_server: RunningServer) -> None:
+    client = triton.InferenceServerClient(linear_server.url.removeprefix("http://"))
+    tensor = triton.InferInput("input", [1, FEATURES], "FP32")
+    tensor.set_data_from_numpy(np.zeros((1, FEATURES), np.float32))
+    try:
+        with pytest.raises(InferenceServerException, match="'nope' is not served here"):
+            client.infer("nope", [tensor])
+    finally:
+        client.close()
+
+
+def test_v1_predict_with_curl_style_json(linear_server: RunningServer) -> None:
+    rows = np.random.default_rng(2).normal(size=(3, FEATURES)).astype(np.float32)
+    response = requests.post(
+        f"{linear_server.url}/v1/models/digits:predict",
+        data=json.dumps({"instances": rows.tolist()}),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    predictions = np.array(response.json()["predictions"], dtype=np.float32)
+    expected = _direct(str(linear_server.server.config.model_file), rows)
+    np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-5)
+    status = requests.get(f"{linear_server.url}/v1/models/digits", timeout=10)
+    assert status.json() == {"name": "digits", "ready": True}
+
+
+def test_v2_versioned_url_and_wrong_version(linear_server: RunningServer) -> None:
+    body = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0] * 64}]}
+    ok = requests.post(
+        f"{linear_server.url}/v2/models/digits/versions/3/infer", json=body, timeout=10
+    )
+    assert ok.status_code == 200
+    assert ok.json()["outputs"][0]["shape"] == [1, 10]
+    wrong = requests.post(
+        f"{linear_server.url}/v2/models/digits/versions/2/infer", json=body, timeout=10
+    )
+    assert wrong.status_code == 404
+    assert "version '2'" in wrong.json()["error"]
+
+
+def _tensor(**overrides: object) -> dict[str, object]:
+    tensor: dict[str, object] = {
+        "name": "input",
+        "shape": [1, FEATURES],
+        "datatype": "FP32",
+        "data": [0.5] * FEATURES,
+    }
+    tensor.update(overrides)
+    return tensor
+
+
+BAD_V2_REQUESTS = {
+    "wrong dtype": ({"inputs": [_tensor(datatype="INT64", data=[1] * 64)]}, 400, "INT64"),
+    "wrong shape": ({"inputs": [_tensor(shape=[1, 63], data=[0.5] * 63)]}, 400, "[1, 63]"),
+    "too few values": ({"inputs": [_tensor(shape=[2, 64])]}, 400, "do not fill shape"),
+    "missing input": ({"inputs": []}, 400, "non-empty list"),
+    "unknown input": ({"inputs": [_tensor(name="pixels")]}, 400, "input 'pixels'"),
+    "text data": ({"inputs": [_tensor(data=["a"] * 64)]}, 400, "input 'input'"),
+    "ragged data": ({"inputs": [_tensor(data=[[1, 2], [3]])]}, 400, "input 'input'"),
+    "empty tensor": ({"inputs": [_tensor(shape=[0, 64], data=[])]}, 400, "empty tensor"),
+    "unknown output": (
+        {"inputs": [_tensor()], "outputs": [{"name": "probabilities"}]},
+        400,
+        "output 'probabilities'",
+    ),
+    "not an object": ([1, 2, 3], 400, "JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_V2_REQUESTS))
+def test_malformed_v2_requests_get_a_400_naming_the_problem(
+    linear_server: RunningServer, case: str
+) -> None:
+    body, status, fragment = BAD_V2_REQUESTS[case]
+    response = requests.post(f"{linear_server.url}/v2/models/digits/infer", json=body, timeout=10)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+
+
+def test_bodies_that_are_not_json_or_too_big_or_for_another_model(
+    linear_server: RunningServer,
+) -> None:
+    url = f"{linear_server.url}/v2/models/digits/infer"
+    not_json = requests.post(url, data=b"{inputs:", timeout=10)
+    assert not_json.status_code == 400
+    assert "not valid JSON" in not_json.json()["error"]
+    huge = requests.post(url, data=b"[" + b"0," * 100_000 + b"0]", timeout=10)
+    assert huge.status_code == 413
+    assert "limit" in huge.json()["error"]
+    other = requests.post(f"{linear_server.url}/v2/models/other/infer", json={}, timeout=10)
+    assert other.status_code == 404
+    v1_bad = requests.post(
+        f"{linear_server.url}/v1/models/digits:predict", json={"instances": [[1.5, 2]]}, timeout=10
+    )
+    assert v1_bad.status_code == 400
+    assert "input 'input'" in v1_bad.json()["error"]
+    v1_no_instances = requests.post(
+        f"{linear_server.url}/v1/models/digits:predict", json={"rows": []}, timeout=10
+    )
+    assert v1_no_instances.status_code == 400
+    assert "'instances'" in v1_no_instances.json()["error"]
+
+
+def test_server_metadata_and_openapi(linear_server: RunningServer) -> None:
+    server = requests.get(f"{linear_server.url}/v2", timeout=10).json()
+    assert server["name"] == "modeldeploy"
+    assert "binary_tensor_data" in server["extensions"]
+    document = requests.get(f"{linear_server.url}/openapi.json", timeout=10).json()
+    assert "/v2/models/{name}/infer" in document["paths"]
+    assert document["paths"]["/v1/models/{name}:predict"]["parameters"][0]["schema"] == {
+        "type": "string",
+        "enum": ["digits"],
+    }
