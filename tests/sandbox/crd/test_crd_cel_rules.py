@@ -339,3 +339,35 @@ def test_list_library_agrees_with_python(values: list[int]) -> None:
     assert library_rule_holds(f"self.values.indexOf({first}) == {values.index(first)}", values)
     last = len(values) - 1 - values[::-1].index(first)
     assert library_rule_holds(f"self.values.lastIndexOf({first}) == {last}", values)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "quantity('1Gi') == quantity('1024Mi') && quantity('1') != quantity('2')",
+        "quantity('500m').isLessThan(quantity('1'))",
+        "quantity('2k').isGreaterThan(quantity('1.5k'))",
+        "quantity('1.5').compareTo(quantity('1500m')) == 0 && quantity('-1').sign() == -1",
+        "quantity('1Ki').asInteger() == 1024 && !quantity('0.5').isInteger()",
+        "quantity('1e3').add(quantity('24')).asInteger() == 1024",
+        "quantity('1').sub(3).sign() == -1",
+        "quantity('250m').asApproximateFloat() == 0.25",
+        "isQuantity('10Gi') && !isQuantity('10 Gi') && !isQuantity('1Xi')",
+    ],
+)
+def test_quantity_library(rule: str) -> None:
+    schema = {"type": "object", "x-kubernetes-validations": [{"rule": rule}]}
+    assert messages(schema, {}) == []
+
+
+def test_quantity_of_a_field() -> None:
+    schema = rule_schema(
+        {"rule": "quantity(self.memory).isLessThan(quantity('4Gi'))", "message": "at most 4Gi"},
+        memory={"type": "string"},
+    )
+    assert messages(schema, {"memory": "512Mi"}) == []
+    assert messages(schema, {"memory": "8Gi"}) == ['spec: Invalid value: "object": at most 4Gi']
+    assert messages(schema, {"memory": "lots"}) == [
+        'spec: Invalid value: "object": quantities must match the regular expression '
+        "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' evaluating rule: at most 4Gi"
+    ]

@@ -16,13 +16,13 @@ from typing import Any
 
 import cel
 
-from modeldeploy.sandbox.apiserver.crd import causes, paths
+from modeldeploy.sandbox.apiserver.crd import causes, cel_library, cel_quantity, paths
 from modeldeploy.sandbox.apiserver.crd.causes import Cause
-from modeldeploy.sandbox.apiserver.crd.cel_library import FUNCTIONS
 from modeldeploy.sandbox.apiserver.crd.cel_values import to_cel
 from modeldeploy.sandbox.apiserver.crd.correlation import NO_OLD, old_field, old_items, unchanged
 from modeldeploy.sandbox.apiserver.crd.schema import Schema, ValidationRule
 
+LIBRARY = {**cel_library.FUNCTIONS, **cel_quantity.FUNCTIONS}
 NO_OVERLOAD = "call arguments did not match a supported operator, function or macro signature"
 RULE_VARIABLES = frozenset({"self", "oldSelf"})
 REASONS = ("FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired")
@@ -160,7 +160,7 @@ def _run_rule(
 
 def _context(activation: dict[str, Any]) -> Any:
     context = cel.Context()
-    for name, function in FUNCTIONS.items():
+    for name, function in LIBRARY.items():
         context.add_function(name, function)
     for name, variable in activation.items():
         context.add_variable(name, variable)
