@@ -53,6 +53,8 @@ def test_schema_is_structural(open_api_schema: dict[str, Any]) -> None:
         assert not {"$ref", "title", "anyOf"} & set(node), path
         assert "type" in node or node.get("x-kubernetes-int-or-string"), path
         assert node.get("additionalProperties") is not False, path
+        for bound in ("exclusiveMinimum", "exclusiveMaximum"):  # OpenAPI v3.0: booleans
+            assert node.get(bound, True) is True, path
         if node.get("x-kubernetes-preserve-unknown-fields"):
             assert path in FREE_FORM, path
 

@@ -67,17 +67,18 @@ def _row(path: str, node: Schema, required: bool) -> str:
 
 
 def _limits(node: Schema) -> str:
-    names = {
-        "minimum": ">=",
-        "exclusiveMinimum": ">",
-        "maximum": "<=",
-        "exclusiveMaximum": "<",
+    parts = []
+    if "minimum" in node:
+        parts.append(f"{'>' if node.get('exclusiveMinimum') else '>='} `{node['minimum']}`")
+    if "maximum" in node:
+        parts.append(f"{'<' if node.get('exclusiveMaximum') else '<='} `{node['maximum']}`")
+    labels = {
         "minItems": "min items",
         "maxItems": "max items",
         "maxLength": "max length",
         "pattern": "pattern",
     }
-    parts = [f"{label} `{node[key]}`" for key, label in names.items() if key in node]
+    parts += [f"{label} `{node[key]}`" for key, label in labels.items() if key in node]
     return ", ".join(parts)
 
 

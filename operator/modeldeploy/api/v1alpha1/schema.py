@@ -1,8 +1,8 @@
 """Turn pydantic's JSON Schema into a Kubernetes structural schema.
 
-A structural schema (what apiextensions.k8s.io/v1 requires) has a type on every node, no `$ref`,
-no `anyOf` carrying types, no `additionalProperties: false` (unknown fields are pruned instead)
-and no titles or examples.
+A structural schema (what apiextensions.k8s.io/v1 requires) is OpenAPI v3.0: a type on every
+node, no `$ref`, no `anyOf` carrying types, no `additionalProperties: false` (unknown fields are
+pruned instead), boolean `exclusiveMinimum`/`exclusiveMaximum`, and no titles or examples.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ Schema = dict[str, Any]
 
 _DROPPED = frozenset({"title", "examples", "$defs"})
 _NULL = {"type": "null"}
+_EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
 class SchemaError(ValueError):
@@ -36,6 +37,10 @@ def structural(node: Schema, definitions: Schema) -> Schema:
             result[key] = structural(value, definitions)
         elif key == "const":
             result["enum"] = [value]
+        elif key in _EXCLUSIVE_BOUNDS:
+            # OpenAPI v3.0 (what CRDs use) marks a bound exclusive with a boolean.
+            result[_EXCLUSIVE_BOUNDS[key]] = value
+            result[key] = True
         else:
             result[key] = value
     if "type" not in result and not result.get("x-kubernetes-int-or-string"):
