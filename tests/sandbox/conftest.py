@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -17,6 +18,15 @@ import pytest
 from modeldeploy.sandbox.apiserver.server import ApiServer
 
 _START_TIMEOUT = 30.0
+
+
+def eventually(check: Callable[[], object], what: str, seconds: float = 30.0) -> None:
+    """Poll `check` until it returns something true; fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
+        time.sleep(0.05)
 
 
 class SandboxApi:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
+from modeldeploy.sandbox.apiserver.crd import Admission, CustomResourceSchema, validate_crd
 from modeldeploy.sandbox.apiserver.errors import Cause
 from modeldeploy.sandbox.apiserver.resources import ResourceType, ScalePaths
 
@@ -88,15 +91,18 @@ def establish(crd: dict[str, Any], now: str) -> None:
 
 def validate_definition(crd: dict[str, Any]) -> Sequence[Cause]:
     """Causes that make a CRD invalid (structural schema, names, versions)."""
-    from modeldeploy.sandbox.apiserver.crd import validate_crd
-
     return validate_crd(crd)
 
 
-def admit_custom(
-    crd: dict[str, Any], version: str, obj: dict[str, Any], old: dict[str, Any] | None
-) -> tuple[dict[str, Any], Sequence[Cause]]:
-    """Default, prune and validate a custom object against its CRD version's schema."""
-    from modeldeploy.sandbox.apiserver.crd import CustomResourceSchema
+@functools.lru_cache(maxsize=64)
+def _schema(crd_json: str, version: str) -> CustomResourceSchema:
+    """Compiling a schema (CEL rules included) is costly: once per CRD revision and version."""
+    return CustomResourceSchema.from_crd(json.loads(crd_json), version)
 
-    return CustomResourceSchema.from_crd(crd, version).admit(obj, old)
+
+def review_custom(
+    crd: dict[str, Any], version: str, obj: dict[str, Any], old: dict[str, Any] | None
+) -> Admission:
+    """Prune, default and validate a custom object against its CRD version's schema."""
+    crd_json = json.dumps({"spec": crd.get("spec")}, sort_keys=True)
+    return _schema(crd_json, version).review(obj, old)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from modeldeploy.sandbox.apiserver.resources import ALL_VERBS, ResourceType
@@ -136,13 +137,27 @@ def _gv_path(group_name: str, version: str) -> str:
     return f"apis/{group_name}/{version}" if group_name else f"api/{version}"
 
 
-def openapi_document(types: list[ResourceType], group_name: str, version: str) -> dict[str, Any]:
-    """Operations per resource path, tagged with the GVK and their query parameters."""
+def openapi_document(
+    types: list[ResourceType],
+    group_name: str,
+    version: str,
+    schemas: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Operations per resource path, tagged with the GVK and their query parameters.
+
+    `schemas` (kind -> openAPIV3Schema, from CRDs) become component schemas for
+    `kubectl explain`. No operation lists strategic merge patch as a body type, so kubectl
+    builds its apply patches for built-in kinds from its own compiled-in types.
+    """
     paths: dict[str, Any] = {}
+    components: dict[str, Any] = {}
     for rt in types:
         if rt.group != group_name or rt.version != version:
             continue
         gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
+        if schemas and rt.kind in schemas:
+            name = ".".join([*reversed(rt.group.split(".")), rt.version, rt.kind])
+            components[name] = {**schemas[rt.kind], "x-kubernetes-group-version-kind": [gvk]}
         base = "/" + _gv_path(rt.group, rt.version)
         scope = "/namespaces/{namespace}" if rt.namespaced else ""
         parameters = [
@@ -168,15 +183,17 @@ def openapi_document(types: list[ResourceType], group_name: str, version: str) -
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION["gitVersion"]},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": components},
     }
 
 
-def openapi_index(types: list[ResourceType]) -> dict[str, Any]:
+def openapi_index(
+    types: list[ResourceType], schemas: Callable[[str, str], dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
     """`/openapi/v3`: one entry per group-version, with a hash that changes with its content."""
     index: dict[str, Any] = {}
     for group_name, version in sorted({(rt.group, rt.version) for rt in types}):
-        document = openapi_document(types, group_name, version)
+        document = openapi_document(types, group_name, version, schemas(group_name, version))
         digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
         gv_path = _gv_path(group_name, version)
         index[gv_path] = {"serverRelativeURL": f"/openapi/v3/{gv_path}?hash={digest.upper()}"}

@@ -121,6 +121,7 @@ class ResourceRoutes:
     ) -> web.StreamResponse:
         target = self._target(group, version, rest)
         query = dict(request.query)
+        self.service.warnings = []
         method = request.method
         if target.name is None:
             if method == "GET":
@@ -159,21 +160,21 @@ class ResourceRoutes:
         self, request: web.Request, target: Target, query: dict[str, str]
     ) -> web.StreamResponse:
         service, rt, name, namespace = self.service, target.rt, str(target.name), target.ns
-        dry_run = bool(query.get("dryRun"))
+        dry_run, validation = _dry_run(query), _field_validation(query)
         method = request.method
         if method == "GET":
             return self._respond_object(request, rt, service.get(rt, namespace, name))
         if method == "PUT":
             body = await _read_body(request)
-            obj = service.update(rt, namespace, name, body, target.subresource, dry_run)
-            return json_response(obj)
+            obj = service.update(rt, namespace, name, body, target.subresource, dry_run, validation)
+            return self._written(obj)
         if method == "PATCH":
             content_type = _content_type(request)
             patch = _decode(await request.read())
             obj = service.patch(
-                rt, namespace, name, content_type, patch, target.subresource, dry_run
+                rt, namespace, name, content_type, patch, target.subresource, dry_run, validation
             )
-            return json_response(obj)
+            return self._written(obj)
         if method == "DELETE":
             if target.subresource is not None:
                 raise errors.method_not_allowed()
@@ -190,7 +191,7 @@ class ResourceRoutes:
         self, request: web.Request, target: Target, query: dict[str, str]
     ) -> web.StreamResponse:
         service, rt, name, namespace = self.service, target.rt, str(target.name), target.ns
-        dry_run = bool(query.get("dryRun"))
+        dry_run = _dry_run(query)
         if request.method == "GET":
             return json_response(service.scale(rt, namespace, name))
         if request.method == "PUT":
@@ -209,6 +210,14 @@ class ResourceRoutes:
                 raise errors.invalid("Scale", "autoscaling", name, [error.cause()]) from error
             return json_response(service.update_scale(rt, namespace, name, scale, dry_run))
         raise errors.method_not_allowed()
+
+    def _written(self, obj: dict[str, Any], status: int = 200) -> web.Response:
+        """The written object, with the request's warnings as `Warning` headers."""
+        response = json_response(obj, status)
+        for warning in self.service.warnings:
+            escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+            response.headers.add("Warning", f'299 - "{escaped}"')
+        return response
 
     def _respond_object(
         self, request: web.Request, rt: ResourceType, obj: dict[str, Any]
@@ -249,8 +258,10 @@ class ResourceRoutes:
         self, request: web.Request, target: Target, query: dict[str, str]
     ) -> web.Response:
         body = await _read_body(request)
-        obj = self.service.create(target.rt, target.ns, body, dry_run=bool(query.get("dryRun")))
-        return json_response(obj, 201)
+        obj = self.service.create(
+            target.rt, target.ns, body, _dry_run(query), _field_validation(query)
+        )
+        return self._written(obj, 201)
 
     async def _delete_collection(
         self, request: web.Request, target: Target, query: dict[str, str]
@@ -395,6 +406,23 @@ class ResourceRoutes:
 async def _send(response: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
     line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n"
     await response.write(line.encode())
+
+
+def _dry_run(query: dict[str, str]) -> bool:
+    value = query.get("dryRun")
+    if value not in (None, "", "All"):
+        raise errors.bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
+    return value == "All"
+
+
+def _field_validation(query: dict[str, str]) -> str:
+    value = query.get("fieldValidation") or "Warn"
+    if value not in ("Strict", "Warn", "Ignore"):
+        raise errors.bad_request(
+            f'fieldValidation: Unsupported value: "{value}": supported values: '
+            '"Ignore", "Strict", "Warn"'
+        )
+    return value
 
 
 def _content_type(request: web.Request) -> str:

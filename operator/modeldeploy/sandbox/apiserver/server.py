@@ -171,7 +171,7 @@ def _add_discovery_routes(app: web.Application, service: ApiService) -> None:
         return found(discovery.resource_list(service.types(), info["group"], info["version"]))
 
     async def openapi_index(_: web.Request) -> web.Response:
-        return json_response(discovery.openapi_index(service.types()))
+        return json_response(discovery.openapi_index(service.types(), service.custom_schemas))
 
     async def openapi_document(request: web.Request) -> web.Response:
         parts = request.match_info["path"].strip("/").split("/")
@@ -183,7 +183,10 @@ def _add_discovery_routes(app: web.Application, service: ApiService) -> None:
             raise errors.path_not_found()
         if not any(rt.group == group_name and rt.version == version for rt in service.types()):
             raise errors.path_not_found()
-        return json_response(discovery.openapi_document(service.types(), group_name, version))
+        schemas = service.custom_schemas(group_name, version)
+        return json_response(
+            discovery.openapi_document(service.types(), group_name, version, schemas)
+        )
 
     router = app.router
     router.add_get("/version", version)

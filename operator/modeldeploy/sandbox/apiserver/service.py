@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modeldeploy.sandbox.apiserver import builtins, customresources, errors
+from modeldeploy.sandbox.apiserver import builtins, customresources, errors, events
 from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
 from modeldeploy.sandbox.apiserver.resources import BUILTIN_TYPES, ResourceType
@@ -110,6 +110,8 @@ class ApiService:
         self.store = store
         self.hub = hub
         self._on_change: list[Callable[[Change], None]] = []
+        # Warnings for the request being served (reset by the HTTP layer before each call).
+        self.warnings: list[str] = []
         self._custom: dict[tuple[str, str, str], ResourceType] = {}
         self._builtin = {(t.group, t.version, t.plural): t for t in BUILTIN_TYPES}
         self.refresh_custom_types()
@@ -149,6 +151,20 @@ class ApiService:
                 return rt
         return None
 
+    def custom_schemas(self, group: str, version: str) -> dict[str, dict[str, Any]]:
+        """kind -> openAPIV3Schema of the CRDs serving `group/version`."""
+        schemas = {}
+        for crd in self.store.items(CRD_KEY):
+            spec = crd.get("spec") or {}
+            if spec.get("group") != group:
+                continue
+            schema = (customresources.crd_version(crd, version).get("schema") or {}).get(
+                "openAPIV3Schema"
+            )
+            if isinstance(schema, dict):
+                schemas[str((spec.get("names") or {}).get("kind"))] = schema
+        return schemas
+
     def _crd_of(self, rt: ResourceType) -> dict[str, Any]:
         crd = self.store.get(CRD_KEY, ("", f"{rt.plural}.{rt.group}"))
         if crd is None:
@@ -174,6 +190,8 @@ class ApiService:
 
     def present(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """The stored object as the requested version shows it."""
+        if rt.group == "events.k8s.io":
+            obj = events.from_core(obj)
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
         return obj
@@ -248,7 +266,12 @@ class ApiService:
     # --- create ----------------------------------------------------------------------------------
 
     def create(
-        self, rt: ResourceType, namespace: str, body: Any, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        dry_run: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         obj = self._check_body(rt, body)
         meta = _meta(obj)
@@ -287,7 +310,7 @@ class ApiService:
         )
         if rt.has_status and rt.custom:
             obj.pop("status", None)
-        obj = self._admit(rt, obj, None)
+        obj = self._admit(rt, obj, None, field_validation)
         if dry_run:
             return obj
         self._commit(rt, obj, None)
@@ -311,8 +334,13 @@ class ApiService:
         obj = copy.deepcopy(body)
         obj.setdefault("metadata", {})
         _meta(obj)
-        obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
+        if rt.group == "events.k8s.io":
+            # Stored as core/v1, like every Event.
+            obj = events.to_core(obj)
+            obj["apiVersion"] = "v1"
+        else:
+            obj["apiVersion"] = rt.api_version
         return obj
 
     def _check_namespace(self, rt: ResourceType, namespace: str, meta: dict[str, Any]) -> str:
@@ -342,9 +370,17 @@ class ApiService:
             )
 
     def _admit(
-        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
-        """Defaults and validation: the object as it will be stored, or a 422."""
+        """Defaults and validation: the object as it will be stored, or a 422.
+
+        Unknown fields of custom objects are pruned; `field_validation` says what the client
+        hears of them: Strict -> 400, Warn -> a warning, Ignore -> nothing.
+        """
         meta = obj["metadata"]
         causes: list[errors.Cause] = list(builtins.name_causes(rt.kind, str(meta["name"])))
         for field in ("labels", "annotations"):
@@ -356,8 +392,10 @@ class ApiService:
                     FieldCause(f"metadata.{field}", "Invalid value: must be a map of strings")
                 )
         if rt.custom:
-            obj, found = customresources.admit_custom(self._crd_of(rt), rt.version, obj, old)
-            causes += found
+            review = customresources.review_custom(self._crd_of(rt), rt.version, obj, old)
+            self._unknown_fields(rt, review.unknown_fields, field_validation)
+            obj = review.object
+            causes += review.causes
         elif rt.storage_key == CRD_KEY:
             causes += customresources.validate_definition(obj)
             if not causes:
@@ -365,12 +403,23 @@ class ApiService:
                 if old is None:
                     meta.setdefault("finalizers", [customresources.CLEANUP_FINALIZER])
         else:
-            admission = builtins.ADMISSION.get((rt.group, rt.kind))
-            if admission is not None:
-                causes += admission(obj, old is None)
+            builtin_admission = builtins.ADMISSION.get((rt.group, rt.kind))
+            if builtin_admission is not None:
+                causes += builtin_admission(obj, old is None)
         if causes:
             raise errors.invalid(rt.kind, rt.group, str(meta["name"]), causes)
         return obj
+
+    def _unknown_fields(self, rt: ResourceType, paths: list[str], field_validation: str) -> None:
+        if not paths or field_validation == "Ignore":
+            return
+        listed = ", ".join(f'unknown field "{path}"' for path in paths)
+        if field_validation == "Strict":
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {listed}"
+            )
+        self.warnings += [f'unknown field "{path}"' for path in paths]
 
     # --- update and patch ------------------------------------------------------------------------
 
@@ -382,11 +431,12 @@ class ApiService:
         body: Any,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         namespace = namespace if rt.namespaced else ""
         old = self.store.get(rt.storage_key, (namespace, name))
         if old is None and rt.create_on_update and subresource is None:
-            return self.create(rt, namespace, body, dry_run)
+            return self.create(rt, namespace, body, dry_run, field_validation)
         old = self._stored(rt, namespace, name)
         obj = self._check_body(rt, body)
         meta = _meta(obj)
@@ -411,7 +461,7 @@ class ApiService:
             )
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
-        return self._replace(rt, old, obj, subresource, dry_run)
+        return self._replace(rt, old, obj, subresource, dry_run, field_validation)
 
     def patch(
         self,
@@ -422,6 +472,7 @@ class ApiService:
         patch: Any,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         old = self._stored(rt, namespace, name)
         current = self.present(rt, copy.deepcopy(old))
@@ -439,7 +490,7 @@ class ApiService:
         given_rv = obj["metadata"].get("resourceVersion")
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
-        return self._replace(rt, old, obj, subresource, dry_run)
+        return self._replace(rt, old, obj, subresource, dry_run, field_validation)
 
     def _replace(
         self,
@@ -448,6 +499,7 @@ class ApiService:
         obj: dict[str, Any],
         subresource: str | None,
         dry_run: bool,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         """The shared end of update and patch: carry over what clients cannot change."""
         old_meta = old["metadata"]
@@ -502,7 +554,9 @@ class ApiService:
                     ],
                 )
         if subresource != "status" or rt.custom:
-            obj = self._admit(rt, obj, self.present(rt, copy.deepcopy(old)))
+            previous = self.present(rt, copy.deepcopy(old))
+            obj = self._admit(rt, obj, previous, field_validation)
+            meta = obj["metadata"]
         if _without(obj, "metadata", "status", "apiVersion", "kind") != _without(
             old, "metadata", "status", "apiVersion", "kind"
         ):
