@@ -1,0 +1,178 @@
+"""`modeldeploy operator` as users run it: a real process, real kopf, a real API server (the
+sandbox), resources applied with a real kubectl."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from tests.sandbox.conftest import SandboxApi
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE = 60.0
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _kubectl() -> str:
+    local = REPO / ".venv" / "tools" / "bin" / "kubectl"
+    found = str(local) if local.exists() else shutil.which("kubectl")
+    assert found, "kubectl is installed by `make tools`"
+    return found
+
+
+def _poll(condition: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Cluster:
+    def __init__(self, api: SandboxApi) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(config.new_client_from_config(str(api.kubeconfig)))
+
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [_kubectl(), "--kubeconfig", str(self.api.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+            input=input,
+        )
+
+    def resource(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            "modeldeploy.dev", "v1alpha1", "ml", "modeldeployments", name
+        )
+        return found
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    api = SandboxApi(tmp_path / "sandbox")
+    api.start()
+    try:
+        cluster = Cluster(api)
+        cluster.kubectl("apply", "-f", str(REPO / "crds"))
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml"}}
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace))
+        yield cluster
+    finally:
+        api.stop()
+
+
+@pytest.fixture
+def operator(cluster: Cluster, tmp_path: Path) -> Iterator[dict[str, int]]:
+    ports = {"metrics": _free_port(), "health": _free_port()}
+    log = (tmp_path / "operator.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modeldeploy",
+            "operator",
+            "--standalone",
+            "--all-namespaces",
+            f"--metrics-port={ports['metrics']}",
+            f"--liveness=http://127.0.0.1:{ports['health']}/healthz",
+        ],
+        env={**os.environ, "KUBECONFIG": str(cluster.api.kubeconfig)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield ports
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(timeout=30) == 0, (tmp_path / "operator.log").read_text()
+        finally:
+            process.kill()
+            log.close()
+
+
+def _accepted(resource: dict[str, Any]) -> dict[str, Any] | None:
+    conditions = (resource.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "Accepted"), None)
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def test_operator_accepts_a_resource_and_follows_its_generations(
+    cluster: Cluster, operator: dict[str, int]
+) -> None:
+    cluster.kubectl("apply", "-f", str(REPO / "examples" / "digits-quantized-canary.yaml"))
+    resource = _poll(
+        lambda: (r := cluster.resource("digits")) and _accepted(r) and r,
+        "the Accepted condition",
+    )
+    assert _accepted(resource) == {**_accepted(resource), "status": "True", "reason": "SpecValid"}
+    assert resource["status"]["observedGeneration"] == resource["metadata"]["generation"]
+
+    cluster.kubectl(
+        "patch",
+        "mdep",
+        "digits",
+        "-n",
+        "ml",
+        "--type=merge",
+        "-p",
+        '{"spec": {"serving": {"replicas": 6}}}',
+    )
+    _poll(
+        lambda: cluster.resource("digits")["status"]["observedGeneration"] == 2,
+        "observedGeneration 2",
+    )
+
+    # GitOps sees no drift: the operator wrote status only, nothing in metadata.
+    metadata = cluster.resource("digits")["metadata"]
+    assert not [k for k in metadata.get("annotations", {}) if "kopf" in k]
+    assert not metadata.get("finalizers")
+
+    status, text = _get(f"http://127.0.0.1:{operator['metrics']}/metrics")
+    assert status == 200
+    assert 'modeldeploy_operator_status_writes_total{reason="SpecValid"}' in text
+    assert _get(f"http://127.0.0.1:{operator['health']}/healthz")[0] == 200
+
+    printed = cluster.kubectl("get", "mdep", "-n", "ml").stdout
+    assert printed.split()[:6] == ["NAME", "VERSION", "STABLE", "CANARY", "WEIGHT", "PHASE"]
+
+
+def test_api_server_refuses_an_invalid_resource_naming_the_field(cluster: Cluster) -> None:
+    resource = yaml.safe_load((REPO / "examples" / "digits-served-as-is.yaml").read_text())
+    resource["spec"]["rollout"] = {"steps": [{"weight": 50}, {"weight": 20}]}
+    result = cluster.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump(resource))
+    assert result.returncode != 0
+    assert "spec.rollout.steps" in result.stderr
+    assert "strictly increasing" in result.stderr
