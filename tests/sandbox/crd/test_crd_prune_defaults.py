@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from .helpers import admitted_spec, schema_for, widget, with_template
 
 SERVING = {
@@ -173,3 +176,30 @@ def test_defaulted_value_is_validated() -> None:
     }
     _, causes = schema_for(schema).admit(widget({}), None)
     assert str(causes[0]) == "spec.spec2.a: Required value"
+
+
+EXTRA_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=6).filter(
+    lambda name: name not in SERVING["properties"] and name not in ("maxBatchSize", "maxDelayMs")
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    replicas=st.integers(0, 10),
+    batch_size=st.none() | st.integers(1, 64),
+    extra_top=st.dictionaries(EXTRA_NAMES, st.integers(), max_size=3),
+    extra_batching=st.dictionaries(EXTRA_NAMES, st.text(max_size=3), max_size=3),
+)
+def test_exactly_the_unknown_fields_are_pruned(
+    replicas: int, batch_size: int | None, extra_top: dict[str, int], extra_batching: dict[str, str]
+) -> None:
+    batching: dict[str, Any] = {} if batch_size is None else {"maxBatchSize": batch_size}
+    spec = {"replicas": replicas, "batching": {**batching, **extra_batching}, **extra_top}
+    admission = schema_for(SERVING).review(widget(spec), None)
+    expected = {f"spec.{name}" for name in extra_top} | {
+        f"spec.batching.{name}" for name in extra_batching
+    }
+    assert set(admission.unknown_fields) == expected
+    assert admission.object["spec"]["replicas"] == replicas
+    assert admission.object["spec"]["batching"]["maxBatchSize"] == (batch_size or 32)
+    assert admission.causes == []
