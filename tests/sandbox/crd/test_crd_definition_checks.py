@@ -358,3 +358,34 @@ def test_rules_selecting_undefined_fields_are_refused(rule: str, undefined: str)
 )
 def test_rules_selecting_known_fields_are_accepted(rule: str) -> None:
     assert rule_causes(rule) == []
+
+
+def test_value_validations_may_not_set_types_or_defaults() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "anyOf": [{"type": "object", "required": ["a"]}, {"properties": {"a": {"default": "x"}}}],
+        "not": {"properties": {"b": {"nullable": True}}},
+    }
+    at = f"{ROOT}.properties[spec]"
+    assert schema_causes(schema) == [
+        f"{at}.anyOf[0].type: Forbidden: must be empty to be structural",
+        f"{at}.anyOf[1].properties[a].default: Forbidden: must be undefined to be structural",
+        f"{at}.not.properties[b].nullable: Forbidden: must be false to be structural",
+        f"{at}.properties[b]: Required value: because it is defined in {at}.not.properties[b]",
+    ]
+
+
+def test_int_or_string_may_spell_out_its_types() -> None:
+    any_of = [{"type": "integer"}, {"type": "string"}]
+    schema = {
+        "type": "object",
+        "properties": {
+            "port": {"x-kubernetes-int-or-string": True, "anyOf": any_of},
+            "size": {
+                "x-kubernetes-int-or-string": True,
+                "allOf": [{"anyOf": any_of}, {"pattern": "^[0-9]+"}],
+            },
+        },
+    }
+    assert schema_causes(schema) == []

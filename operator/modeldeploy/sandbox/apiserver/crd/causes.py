@@ -8,7 +8,6 @@ Status message.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,9 +89,33 @@ def go_sharp(value: Any) -> str:
     return go_value(value)
 
 
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
 def go_quote(text: str) -> str:
-    """Go's `%q`: a double-quoted string with Go escapes (close to JSON's)."""
-    return json.dumps(text, ensure_ascii=False).replace("\\u007f", "\\x7f")
+    """Go's `%q` (`strconv.Quote`): printable characters kept, others escaped."""
+    return '"' + "".join(_go_quote_char(char) for char in text) + '"'
+
+
+def _go_quote_char(char: str) -> str:
+    if char in _GO_ESCAPES:
+        return _GO_ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def required(field: str, detail: str = "") -> Cause:
