@@ -14,23 +14,23 @@ from typing import Any
 
 from modeldeploy.sandbox.apiserver.crd import causes, paths
 from modeldeploy.sandbox.apiserver.crd.causes import Cause
-from modeldeploy.sandbox.apiserver.crd.cel_fields import undefined_fields
 from modeldeploy.sandbox.apiserver.crd.cel_rules import (
-    REASONS,
     RuleCompileError,
-    compile_expression,
     compile_rules,
     evaluate_rules,
-    field_path_suffix,
 )
 from modeldeploy.sandbox.apiserver.crd.prune import prune_value
-from modeldeploy.sandbox.apiserver.crd.schema import Schema, as_list, as_mapping, parse
+from modeldeploy.sandbox.apiserver.crd.rule_checks import check_rules
+from modeldeploy.sandbox.apiserver.crd.schema import as_list, as_mapping, parse
 from modeldeploy.sandbox.apiserver.crd.validation import compiled_pattern, validate_value
+from modeldeploy.sandbox.apiserver.crd.value_validations import (
+    INVALID_PATTERN,
+    check_value_validations,
+)
 
 TYPES = ("array", "boolean", "integer", "number", "object", "string")
 LIST_TYPES = ("atomic", "map", "set")
 MAP_TYPES = ("atomic", "granular")
-INVALID_PATTERN = "must be a valid regular expression, but isn't"
 METADATA_ALLOWED = frozenset({"name", "generateName"})
 
 
@@ -70,15 +70,6 @@ def _check_metadata(raw: dict[str, Any], path: str, found: list[Cause]) -> None:
         found.append(causes.forbidden(paths.child(path, "properties[metadata]"), detail))
 
 
-def _compile_against(expression: str, node: Schema) -> bool:
-    """Compile a rule and check the fields it selects; whether it reads oldSelf."""
-    _, uses_old_self = compile_expression(expression)
-    undefined = undefined_fields(expression, node)
-    if undefined:
-        raise RuleCompileError(undefined[0])
-    return uses_old_self
-
-
 class _SchemaChecker:
     def __init__(self, found: list[Cause]) -> None:
         self.found = found
@@ -93,7 +84,7 @@ class _SchemaChecker:
         self._check_keywords(raw, path)
         self._check_extensions(raw, path)
         self._check_default(raw, path)
-        self._check_rules(raw, path, correlatable)
+        check_rules(raw, path, correlatable, self.found)
         self._check_children(raw, path, correlatable)
 
     def _check_type(self, raw: dict[str, Any], path: str, typed_position: bool, where: str) -> None:
@@ -287,72 +278,6 @@ class _SchemaChecker:
         # oldSelf == self, and (ratcheting) failures of other rules are only warnings.
         self.found.extend(evaluate_rules(value, value, node, rules, default_path))
 
-    def _check_rules(self, raw: dict[str, Any], path: str, correlatable: bool) -> None:
-        rules = raw.get("x-kubernetes-validations")
-        if rules is None:
-            return
-        rules_path = paths.child(path, "x-kubernetes-validations")
-        if not isinstance(rules, list):
-            self.found.append(causes.invalid(rules_path, rules, "must be a list of rules"))
-            return
-        node = parse(raw)
-        for position, rule in enumerate(rules):
-            self._check_rule(rule, paths.index(rules_path, position), node, correlatable, path)
-
-    def _check_rule(
-        self, rule: Any, path: str, node: Schema, correlatable: bool, where: str
-    ) -> None:
-        if not isinstance(rule, dict):
-            self.found.append(causes.invalid(path, rule, "must be a rule object"))
-            return
-        text = rule.get("rule")
-        rule_path = paths.child(path, "rule")
-        if not isinstance(text, str) or not text.strip():
-            self.found.append(causes.required(rule_path, ""))
-        else:
-            try:
-                uses_old_self = _compile_against(text, node)
-            except RuleCompileError as error:
-                self.found.append(causes.invalid(rule_path, text, f"compilation failed: {error}"))
-            else:
-                if uses_old_self and not correlatable:
-                    detail = (
-                        "oldSelf cannot be used on the uncorrelatable portion of the schema "
-                        f"within {where}"
-                    )
-                    self.found.append(causes.invalid(rule_path, text, detail))
-        message = rule.get("message")
-        if isinstance(message, str) and ("\n" in message or (message and not message.strip())):
-            detail = (
-                "message must not contain line breaks"
-                if "\n" in message
-                else "message must be non-empty"
-            )
-            self.found.append(causes.invalid(paths.child(path, "message"), message, detail))
-        expression = rule.get("messageExpression")
-        if isinstance(expression, str) and expression:
-            try:
-                _compile_against(expression, node)
-            except RuleCompileError as error:
-                detail = f"messageExpression compilation failed: {error}"
-                self.found.append(
-                    causes.invalid(paths.child(path, "messageExpression"), expression, detail)
-                )
-        reason = rule.get("reason")
-        if reason is not None and reason not in REASONS:
-            self.found.append(causes.not_supported(paths.child(path, "reason"), reason, REASONS))
-        field_path = rule.get("fieldPath")
-        if (
-            isinstance(field_path, str)
-            and field_path
-            and field_path_suffix(node, field_path) is None
-        ):
-            self.found.append(
-                causes.invalid(
-                    paths.child(path, "fieldPath"), field_path, "fieldPath must be a valid path"
-                )
-            )
-
     def _check_children(self, raw: dict[str, Any], path: str, correlatable: bool) -> None:
         # Items of a list correlate with the old list's only by the keys of a list-type=map.
         items_correlate = correlatable and raw.get("x-kubernetes-list-type") == "map"
@@ -373,78 +298,4 @@ class _SchemaChecker:
             self.check(
                 sub, sub_path, correlatable=sub_correlatable, typed_position=True, where=where
             )
-        _check_value_validations(raw, path, self.found)
-
-
-# Keywords a value validation (inside allOf, anyOf, oneOf, not) must leave to the outer schema.
-_NOT_IN_VALUE_VALIDATIONS = (
-    ("type", "must be empty to be structural"),
-    ("additionalProperties", "must be undefined to be structural"),
-    ("default", "must be undefined to be structural"),
-    ("title", "must be empty to be structural"),
-    ("description", "must be empty to be structural"),
-    ("nullable", "must be false to be structural"),
-    ("x-kubernetes-preserve-unknown-fields", "must be undefined to be structural"),
-    ("x-kubernetes-embedded-resource", "must be false to be structural"),
-    ("x-kubernetes-int-or-string", "must be false to be structural"),
-    ("x-kubernetes-list-map-keys", "must be empty to be structural"),
-    ("x-kubernetes-list-type", "must be undefined to be structural"),
-    ("x-kubernetes-map-type", "must be undefined to be structural"),
-    ("x-kubernetes-validations", "must be empty to be structural"),
-)
-INT_OR_STRING_ANY_OF = [{"type": "integer"}, {"type": "string"}]
-_JUNCTORS = ("allOf", "anyOf", "oneOf")
-
-
-def _check_value_validations(raw: dict[str, Any], path: str, found: list[Cause]) -> None:
-    """allOf/anyOf/oneOf/not only add value checks to fields the outer schema defines."""
-    for junctor, position, sub in _junctor_schemas(raw):
-        sub_path = (
-            paths.child(path, junctor)
-            if position < 0
-            else paths.index(paths.child(path, junctor), position)
-        )
-        int_or_string_pattern = raw.get("x-kubernetes-int-or-string") is True and (
-            (junctor == "anyOf" and raw.get("anyOf") == INT_OR_STRING_ANY_OF)
-            or (junctor == "allOf" and position == 0 and sub.get("anyOf") == INT_OR_STRING_ANY_OF)
-        )
-        if not int_or_string_pattern:
-            _check_value_validation(sub, sub_path, found)
-        for name in as_mapping(sub.get("properties")):
-            if name not in as_mapping(raw.get("properties")):
-                detail = f"because it is defined in {sub_path}.properties[{name}]"
-                found.append(causes.required(paths.child(path, f"properties[{name}]"), detail))
-
-
-def _junctor_schemas(raw: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
-    """(junctor, position or -1 for `not`, schema) of every value validation of a node."""
-    found = [
-        (junctor, position, sub)
-        for junctor in _JUNCTORS
-        for position, sub in enumerate(as_list(raw.get(junctor)))
-        if isinstance(sub, dict)
-    ]
-    if isinstance(raw.get("not"), dict):
-        found.append(("not", -1, raw["not"]))
-    return found
-
-
-def _check_value_validation(raw: dict[str, Any], path: str, found: list[Cause]) -> None:
-    for keyword, detail in _NOT_IN_VALUE_VALIDATIONS:
-        if keyword in raw and raw[keyword] not in (None, False, "", []):
-            found.append(causes.forbidden(paths.child(path, keyword), detail))
-    pattern = raw.get("pattern")
-    if pattern is not None and (not isinstance(pattern, str) or compiled_pattern(pattern) is None):
-        found.append(causes.invalid(paths.child(path, "pattern"), pattern, INVALID_PATTERN))
-    for name, sub in as_mapping(raw.get("properties")).items():
-        if isinstance(sub, dict):
-            _check_value_validation(sub, paths.child(path, f"properties[{name}]"), found)
-    if isinstance(raw.get("items"), dict):
-        _check_value_validation(raw["items"], paths.child(path, "items"), found)
-    for junctor, position, sub in _junctor_schemas(raw):
-        sub_path = (
-            paths.child(path, junctor)
-            if position < 0
-            else paths.index(paths.child(path, junctor), position)
-        )
-        _check_value_validation(sub, sub_path, found)
+        check_value_validations(raw, path, self.found)
