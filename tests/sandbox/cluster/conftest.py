@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from tests.sandbox.conftest import SandboxApi
 
 from modeldeploy.sandbox.controllers.jobplan import Backoff
 from modeldeploy.sandbox.node.components import run_components
-from tests.sandbox.conftest import SandboxApi
 
 T = TypeVar("T")
 _STOP_TIMEOUT = 30.0

@@ -7,7 +7,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-
+from kubernetes.client.exceptions import ApiException
 from tests.sandbox.apiserver.kubectl import Kubectl
 from tests.sandbox.cluster.conftest import Cluster, is_ready, pods_by_label, wait_for
 
@@ -137,6 +137,38 @@ def test_deployment_rolls_out_scales_and_works_with_kubectl(cluster: Cluster) ->
     assert {answer(pod, port) for pod in new_pods} == {f"{p.metadata.name} 2" for p in new_pods}
     replicasets = cluster.apps.list_namespaced_replica_set("default").items
     assert sorted(rs.spec.replicas for rs in replicasets) == [0, 3]
+
+    # Old ReplicaSets beyond revisionHistoryLimit are removed.
+    cluster.apps.patch_namespaced_deployment(
+        "web", "default", {"spec": {"revisionHistoryLimit": 0}}
+    )
+    wait_for(
+        lambda: len(cluster.apps.list_namespaced_replica_set("default").items) == 1 or None,
+        "the old ReplicaSet to be deleted",
+    )
+
+    # The Service's Endpoints list the ready pods' own addresses and the named target port.
+    service = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"app": "web"},
+            "ports": [{"name": "web", "port": 80, "targetPort": "http"}],
+        },
+    }
+    cluster.core.create_namespaced_service("default", service)
+
+    def endpoint_addresses() -> set[str] | None:
+        try:
+            found = cluster.core.read_namespaced_endpoints("web", "default")
+        except ApiException:
+            return None
+        subsets = found.subsets or []
+        if len(subsets) != 1 or subsets[0].ports[0].port != port:
+            return None
+        return {address.ip for address in subsets[0].addresses or []}
+
+    expected = {pod.status.pod_ip for pod in new_pods}
+    wait_for(lambda: endpoint_addresses() == expected or None, "Endpoints of the 3 pods")
 
     cluster.apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 0}})
     wait_for(lambda: not pods_by_label(cluster, "app=web"), "all pods gone after scale to 0")

@@ -169,11 +169,9 @@ def _exec(spec: dict[str, Any], error_fd: int) -> None:
 
 
 def _exit_like(code: int) -> None:
-    """End with the same status the child had (a signal death is re-raised on ourselves)."""
-    if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-    os._exit(code & 0xFF)
+    """End with the child's status; a death by signal N becomes 128+N, as container runtimes
+    report it (PID 1 of a namespace cannot re-raise the signal on itself)."""
+    os._exit(128 - code if code < 0 else code & 0xFF)
 
 
 def launch(spec: dict[str, Any]) -> None:

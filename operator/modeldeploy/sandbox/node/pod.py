@@ -26,6 +26,7 @@ from modeldeploy.sandbox.node.volumes import (
     VolumeError,
     container_mounts,
     prepare_volumes,
+    read_only_volumes,
 )
 
 log = logging.getLogger(__name__)
@@ -406,7 +407,7 @@ class PodWorker:
             env = await container_env(
                 self.pod, spec, self.runtime.lookup, self.pod_ip, self.runtime.host_ip
             )
-            mounts = container_mounts(spec, volumes)
+            mounts = container_mounts(spec, volumes, read_only_volumes(self.pod))
         except (ConfigError, VolumeError) as error:
             state.wait("CreateContainerConfigError", str(error))
             await self.event("Warning", "Failed", f"Error: {error}")

@@ -175,7 +175,18 @@ async def prepare_volumes(
     return paths
 
 
-def container_mounts(container: Obj, volumes: Mapping[str, Path]) -> list[Mount]:
+_READ_ONLY_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
+
+
+def read_only_volumes(pod: Obj) -> set[str]:
+    """Volumes the kubelet always mounts read-only (API data projected into files)."""
+    volumes = (pod.get("spec") or {}).get("volumes") or []
+    return {v.get("name", "") for v in volumes if any(k in v for k in _READ_ONLY_SOURCES)}
+
+
+def container_mounts(
+    container: Obj, volumes: Mapping[str, Path], read_only: set[str] | frozenset[str] = frozenset()
+) -> list[Mount]:
     mounts = []
     for mount in container.get("volumeMounts") or []:
         name = mount.get("name", "")
@@ -189,6 +200,10 @@ def container_mounts(container: Obj, volumes: Mapping[str, Path]) -> list[Mount]
             if not source.exists():
                 source.mkdir(parents=True)
         mounts.append(
-            Mount(str(source), str(mount.get("mountPath", "")), bool(mount.get("readOnly")))
+            Mount(
+                str(source),
+                str(mount.get("mountPath", "")),
+                bool(mount.get("readOnly")) or name in read_only,
+            )
         )
     return mounts

@@ -1,0 +1,131 @@
+"""Node agent pieces without a cluster: env expansion, images, phases, addresses, paths."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from modeldeploy.sandbox.node.env import ConfigError, container_env, expand
+from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line
+from modeldeploy.sandbox.node.ips import PodAddresses
+from modeldeploy.sandbox.node.runtime import translate
+from modeldeploy.sandbox.node.status import pod_phase
+from modeldeploy.sandbox.node.volumes import Mount
+
+POD = {
+    "metadata": {"name": "p", "namespace": "ml", "uid": "u-1", "labels": {"app": "x"}},
+    "spec": {"nodeName": "gpu-pool"},
+}
+
+
+async def lookup(kind: str, namespace: str, name: str) -> dict[str, str] | None:
+    return {"level": "debug"} if (kind, name) == ("configmap", "cfg") else None
+
+
+def test_expansion_follows_kubernetes_rules() -> None:
+    context = {"A": "1", "B": "two"}
+    assert expand("$(A)-$(B)", context) == "1-two"
+    assert expand("$(MISSING) $$(A) $", context) == "$(MISSING) $(A) $"
+
+
+def test_env_resolves_downward_api_config_maps_and_order() -> None:
+    container = {
+        "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
+        "env": [
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "URL", "value": "http://$(IP):8080/$(CFG_level)"},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        ],
+    }
+    env = asyncio.run(container_env(POD, container, lookup, "127.0.0.9", "127.0.0.1"))
+    assert env["URL"] == "http://127.0.0.9:8080/debug"
+    assert (env["APP"], env["NODE"], env["HOSTNAME"]) == ("x", "gpu-pool", "p")
+
+
+def test_missing_config_names_what_is_missing() -> None:
+    missing_key = {
+        "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "nope"}}}]
+    }
+    with pytest.raises(ConfigError, match="couldn't find key nope in ConfigMap ml/cfg"):
+        asyncio.run(container_env(POD, missing_key, lookup, "", ""))
+    missing_secret = {
+        "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+    }
+    with pytest.raises(ConfigError, match='secret "s" not found'):
+        asyncio.run(container_env(POD, missing_secret, lookup, "", ""))
+    optional = {
+        "env": [
+            {
+                "name": "X",
+                "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}},
+            }
+        ]
+    }
+    assert "X" not in asyncio.run(container_env(POD, optional, lookup, "", ""))
+
+
+def test_only_the_project_image_runs_and_command_replaces_the_entrypoint() -> None:
+    assert command_line("modeldeploy/modeldeploy:1.2", None, ["serve", "--port", "8080"])[1:] == [
+        "serve",
+        "--port",
+        "8080",
+    ]
+    assert command_line("docker.io/modeldeploy/modeldeploy", None, None)[0].endswith("/modeldeploy")
+    assert command_line("modeldeploy/modeldeploy", ["python", "-c"], ["print(1)"]) == [
+        "python",
+        "-c",
+        "print(1)",
+    ]
+    for image in ("nginx", "ghcr.io/modeldeploy/modeldeploy:1", "modeldeploy/other:1", ""):
+        with pytest.raises(ImageNotFoundError):
+            command_line(image, ["true"], None)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "policy", "phase"),
+    [
+        ([{"state": {"running": {}}}], "Always", "Running"),
+        ([{"state": {"waiting": {"reason": "ContainerCreating"}}}], "Always", "Pending"),
+        ([{"state": {"terminated": {"exitCode": 0}}}], "Never", "Succeeded"),
+        ([{"state": {"terminated": {"exitCode": 1}}}], "Never", "Failed"),
+        ([{"state": {"terminated": {"exitCode": 1}}}], "OnFailure", "Running"),
+        (
+            [
+                {
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1}},
+                }
+            ],
+            "Always",
+            "Running",
+        ),
+    ],
+)
+def test_pod_phase(statuses: list[dict[str, Any]], policy: str, phase: str) -> None:
+    assert pod_phase(policy, [], statuses, init_done=True) == phase
+
+
+def test_failed_init_container_fails_a_never_restarting_pod() -> None:
+    init = [{"name": "i", "state": {"terminated": {"exitCode": 2}}}]
+    assert pod_phase("Never", init, [{"state": {"waiting": {}}}], init_done=False) == "Failed"
+    assert pod_phase("Always", init, [{"state": {"waiting": {}}}], init_done=False) == "Pending"
+
+
+def test_pod_addresses_are_unique_and_start_at_127_0_0_2() -> None:
+    addresses = PodAddresses()
+    first, second = addresses.allocate("a"), addresses.allocate("b")
+    assert (first, second) == ("127.0.0.2", "127.0.0.3")
+    assert addresses.allocate("a") == first
+    addresses.release("a")
+    assert addresses.allocate("c") == "127.0.0.4"  # freed addresses are reused last
+    assert addresses.allocate("d", preferred="127.0.0.3") != "127.0.0.3"
+
+
+def test_path_translation_fallback_rewrites_whole_path_components() -> None:
+    mounts = [Mount("/sb/pvc/ml/models", "/models", False), Mount("/sb/cfg", "/etc/cfg", True)]
+    assert translate("--model=/models/a.onnx", mounts) == "--model=/sb/pvc/ml/models/a.onnx"
+    assert translate("/etc/cfg", mounts) == "/sb/cfg"
+    assert translate("/modelsx/a /data/models", mounts) == "/modelsx/a /data/models"

@@ -1,0 +1,173 @@
+"""Pods on the sandbox node: volumes at their mount paths, env sources, images, probes."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.sandbox.apiserver.kubectl import Kubectl
+from tests.sandbox.cluster.conftest import Cluster, is_ready, wait_for
+
+READER = """
+cat /etc/modeldeploy/greeting
+cat /models/model.txt
+echo written > /models/output.txt
+echo "env: $(echo $GREETING) $TOKEN $CFG_threshold $POD_NAMESPACE $NODE"
+touch /etc/modeldeploy/extra 2>/dev/null && echo config-writable || echo config-read-only
+"""
+
+
+def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"terminationGracePeriodSeconds": 2, **spec, "containers": containers},
+    }
+
+
+def phase(cluster: Cluster, name: str) -> str:
+    return str(cluster.core.read_namespaced_pod(name, "default").status.phase)
+
+
+@pytest.mark.slow
+def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
+    core = cluster.core
+    core.create_namespaced_config_map(
+        "default",
+        {"metadata": {"name": "settings"}, "data": {"greeting": "hello\n", "threshold": "0.5"}},
+    )
+    token = base64.b64encode(b"s3cret").decode()
+    core.create_namespaced_secret(
+        "default", {"metadata": {"name": "creds"}, "data": {"token": token}}
+    )
+    core.create_namespaced_persistent_volume_claim(
+        "default",
+        {
+            "metadata": {"name": "models"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    claim = cluster.directory / "pvc" / "default" / "models"  # documented claim location
+    claim.mkdir(parents=True)
+    (claim / "model.txt").write_text("weights-v1\n")
+    container = {
+        "name": "reader",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["sh", "-c", READER],
+        "env": [
+            {
+                "name": "GREETING",
+                "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}},
+            },
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        ],
+        "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
+        "volumeMounts": [
+            {"name": "config", "mountPath": "/etc/modeldeploy"},
+            {"name": "models", "mountPath": "/models"},
+        ],
+    }
+    volumes = [
+        {"name": "config", "configMap": {"name": "settings"}},
+        {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
+    ]
+    core.create_namespaced_pod(
+        "default", pod("reader", [container], restartPolicy="Never", volumes=volumes)
+    )
+    wait_for(lambda: phase(cluster, "reader") == "Succeeded", "reader to succeed")
+
+    output = core.read_namespaced_pod_log("reader", "default")
+    assert output.splitlines() == [
+        "hello",
+        "weights-v1",
+        "env: hello s3cret 0.5 default cpu-pool",
+        "config-read-only",
+    ]
+    assert (claim / "output.txt").read_text() == "written\n"
+    claim_status = core.read_namespaced_persistent_volume_claim("models", "default").status
+    assert claim_status.phase == "Bound"
+    assert not Path("/etc/modeldeploy").exists()  # mounted only inside the pod
+    assert not Path("/models").exists()
+
+
+@pytest.mark.slow
+def test_unknown_image_never_runs(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod(
+        "default", pod("ghost", [{"name": "web", "image": "nginx:1.27"}])
+    )
+
+    def waiting_reason() -> str | None:
+        found = cluster.core.read_namespaced_pod("ghost", "default")
+        statuses = found.status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        return waiting.reason if waiting else None
+
+    reasons = {wait_for(waiting_reason, "an image pull error")}
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        found = cluster.core.read_namespaced_pod("ghost", "default")
+        state = found.status.container_statuses[0].state
+        assert state.running is None
+        assert state.terminated is None
+        assert found.status.phase == "Pending"
+        reasons.add(state.waiting.reason)
+        time.sleep(0.2)
+    assert reasons == {"ErrImagePull", "ImagePullBackOff"}
+    message = found.status.container_statuses[0].state.waiting.message
+    assert '"nginx:1.27"' in message
+    logs = Kubectl(cluster.sandbox).run("logs", "ghost", check=False)
+    assert "is waiting to start" in logs
+
+
+@pytest.mark.slow
+def test_probes_drive_readiness_and_restarts(cluster: Cluster) -> None:
+    # /tmp is private to the container: the exec probes must run inside it to see the files.
+    worker = {
+        "name": "worker",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["sh", "-c", "sleep 1; touch /tmp/ready; sleep 2; touch /tmp/broken; sleep 300"],
+        "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1},
+        "livenessProbe": {
+            "exec": {"command": ["test", "!", "-f", "/tmp/broken"]},
+            "periodSeconds": 1,
+            "failureThreshold": 1,
+        },
+    }
+    web = {
+        "name": "web",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["python", "-m", "http.server", "--bind", "$(POD_IP)", "18731"],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "readinessProbe": {"tcpSocket": {"port": 18731}, "periodSeconds": 1},
+    }
+    cluster.core.create_namespaced_pod("default", pod("probed", [worker, web]))
+
+    def container(name: str) -> Any:
+        found = cluster.core.read_namespaced_pod("probed", "default")
+        return next(s for s in found.status.container_statuses or [] if s.name == name)
+
+    wait_for(lambda: is_ready(cluster.core.read_namespaced_pod("probed", "default")), "Ready")
+    assert not Path("/tmp/ready").exists()
+    restarted = wait_for(lambda: container("worker").restart_count >= 1 or None, "a restart", 30)
+    assert restarted
+    last = container("worker").last_state.terminated
+    assert last is not None
+    assert last.exit_code in (137, 143)
+    assert container("web").restart_count == 0
+    events = cluster.core.list_namespaced_event(
+        "default", field_selector="involvedObject.name=probed"
+    )
+    messages = [e.message for e in events.items]
+    assert "Container worker failed liveness probe, will be restarted" in messages
