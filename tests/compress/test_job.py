@@ -12,6 +12,7 @@ from pathlib import Path
 import onnx
 import pytest
 
+from modeldeploy.compress.report import summary
 from tests.compress.conftest import RunJob
 from tests.fixtures.models import REPO_ROOT, DigitsModel
 
@@ -141,3 +142,16 @@ def test_unsupported_model_uris_fail_cleanly(run_job: RunJob, uri: str) -> None:
 
     assert run.exit_code == 1
     assert run.termination.startswith(f"compression failed: {uri}")
+
+
+def test_termination_summary_stays_under_4096_bytes_for_long_reports(run_job: RunJob) -> None:
+    full = run_job(DEFAULT_CHAIN).report
+    long_step = {**full["steps"][0], "type": "quantize", "outcome": "nothing-to-compress"}
+    huge = {**full, "steps": [long_step] * 16, "reason": "x " * 5000}
+
+    text = summary(huge)
+
+    assert len(text.encode()) < 4096
+    short = json.loads(text)
+    assert short["passed"] is True
+    assert short["digest"] == full["digest"]

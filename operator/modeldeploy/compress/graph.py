@@ -102,15 +102,19 @@ def macs_per_sample(model: onnx.ModelProto, fixed_dims: dict[str, int] | None = 
             if dim.dim_param:
                 dim.dim_value = fixed.get(dim.dim_param, 1)
     del probe.graph.value_info[:]
+    ordered = topological_order(probe)
+    del probe.graph.node[:]
+    probe.graph.node.extend(ordered)
     try:
-        inferred = onnx.shape_inference.infer_shapes(probe)
+        # data_prop follows Shape -> Concat -> Reshape chains, as transformers have.
+        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
     except onnx.shape_inference.InferenceError:
         return 0
     shapes: dict[str, list[int]] = {}
     for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if all(dim.dim_value > 0 for dim in dims):
-            shapes[value.name] = [dim.dim_value for dim in dims]
+        if value.type.tensor_type.HasField("shape"):
+            # A dim inference leaves unknown is the batch (all others were fixed above).
+            shapes[value.name] = [dim.dim_value or 1 for dim in value.type.tensor_type.shape.dim]
     for tensor in inferred.graph.initializer:
         shapes[tensor.name] = list(tensor.dims)
     total = 0
@@ -132,6 +136,27 @@ def macs_per_sample(model: onnx.ModelProto, fixed_dims: dict[str, int] | None = 
             if w is not None:
                 total += int(np.prod(out)) * int(np.prod(w[1:]))
     return total
+
+
+def topological_order(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The nodes, each after the producers of its inputs (some converters emit them out of
+    order, which ONNX Runtime accepts but shape inference does not)."""
+    available = {value.name for value in model.graph.input} | {
+        tensor.name for tensor in model.graph.initializer
+    }
+    available.add("")
+    pending = list(model.graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        ready = [node for node in pending if all(name in available for name in node.input)]
+        if not ready:  # a cycle or a dangling input: keep the rest as it was
+            return ordered + pending
+        for node in ready:
+            available.update(node.output)
+        ordered += ready
+        done = {id(node) for node in ready}
+        pending = [node for node in pending if id(node) not in done]
+    return ordered
 
 
 def load_model(path: str, what: str = "model") -> onnx.ModelProto:

@@ -61,6 +61,7 @@ def summary(report: dict[str, Any]) -> str:
     text = json.dumps(short, separators=(",", ":"))
     if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
         return text
-    short["steps"] = short["steps"][:1]
-    short["reason"] = short["reason"][:512]
-    return json.dumps(short, separators=(",", ":"))[:TERMINATION_MESSAGE_LIMIT]
+    # Only the free-text fields can grow: drop the step list, then shorten the reason.
+    short["steps"] = len(report["steps"])
+    short["reason"] = str(short["reason"])[:1024]
+    return json.dumps(short, separators=(",", ":"))
