@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config, watch
@@ -93,3 +96,55 @@ def test_watch_from_a_compacted_version_is_410(tmp_path: Path) -> None:
             assert expired.value.status == 410
     finally:
         small.stop()
+
+
+def _stream(api: SandboxApi, query: str, count: int, accept: str = "application/json") -> list[Any]:
+    """The first `count` events of a raw watch on config maps."""
+    request = urllib.request.Request(
+        f"{api.url}/api/v1/namespaces/default/configmaps?watch=1&{query}",
+        headers={"Accept": accept},
+    )
+    events = []
+    with urllib.request.urlopen(request, timeout=30) as response:
+        for line in response:
+            events.append(json.loads(line))
+            if len(events) == count:
+                break
+    return events
+
+
+def test_initial_events_end_with_a_bookmark(tmp_path: Path) -> None:
+    quick = SandboxApi(tmp_path / "quick", bookmark_seconds=0.2)
+    quick.start()
+    try:
+        with config.new_client_from_config(str(quick.kubeconfig)) as api_client:
+            client.CoreV1Api(api_client).create_namespaced_config_map(
+                "default", {"metadata": {"name": "one"}}
+            )
+        events = _stream(
+            quick,
+            "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+            3,
+        )
+        assert [e["type"] for e in events] == ["ADDED", "BOOKMARK", "BOOKMARK"]
+        assert events[1]["object"]["metadata"]["annotations"] == {
+            "k8s.io/initial-events-end": "true"
+        }
+        assert (
+            events[2]["object"]["metadata"]["resourceVersion"]
+            == events[0]["object"]["metadata"]["resourceVersion"]
+        )
+    finally:
+        quick.stop()
+
+
+def test_watch_as_table_for_kubectl(sandbox_api: SandboxApi) -> None:
+    with config.new_client_from_config(str(sandbox_api.kubeconfig)) as api_client:
+        client.CoreV1Api(api_client).create_namespaced_config_map(
+            "default", {"metadata": {"name": "tab"}, "data": {"a": "1", "b": "2"}}
+        )
+    [event] = _stream(sandbox_api, "", 1, accept="application/json;as=Table;v=v1;g=meta.k8s.io")
+    table = event["object"]
+    assert table["kind"] == "Table"
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Data", "Age"]
+    assert table["rows"][0]["cells"][:2] == ["tab", 2]

@@ -30,6 +30,81 @@ def name_causes(kind: str, name: str) -> list[FieldCause]:
     return [FieldCause("metadata.name", message)]
 
 
+_QUALIFIED_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+def _string_map_causes(
+    meta: dict[str, Any], field: str, values_are_labels: bool
+) -> list[FieldCause]:
+    value = meta.get(field)
+    if value is None:
+        return []
+    where = f"metadata.{field}"
+    if not isinstance(value, dict):
+        return [FieldCause(where, "Invalid value: must be a map of strings")]
+    causes = []
+    for key, item in value.items():
+        if not _QUALIFIED_NAME.match(key) or len(key.rsplit("/", 1)[-1]) > 63:
+            causes.append(
+                FieldCause(
+                    where,
+                    f'Invalid value: "{key}": name part must consist of '
+                    "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                    "alphanumeric character",
+                )
+            )
+        if not isinstance(item, str):
+            causes.append(FieldCause(f"{where}.{key}", "Invalid value: must be a string"))
+        elif values_are_labels and (len(item) > 63 or not _LABEL_VALUE.match(item)):
+            causes.append(
+                FieldCause(
+                    where,
+                    f'Invalid value: "{item}": a valid label must be an empty '
+                    "string or consist of alphanumeric characters, '-', '_' or '.', and must start "
+                    "and end with an alphanumeric character",
+                )
+            )
+    return causes
+
+
+def _owner_causes(refs: Any) -> list[FieldCause]:
+    if refs is None:
+        return []
+    if not isinstance(refs, list):
+        return [FieldCause("metadata.ownerReferences", "Invalid value: must be a list")]
+    causes = []
+    for index, ref in enumerate(refs):
+        where = f"metadata.ownerReferences[{index}]"
+        if not isinstance(ref, dict):
+            causes.append(FieldCause(where, "Invalid value: must be an object"))
+            continue
+        for field in ("apiVersion", "kind", "name", "uid"):
+            if not isinstance(ref.get(field), str) or not ref[field]:
+                causes.append(
+                    FieldCause(f"{where}.{field}", "Required value", "FieldValueRequired")
+                )
+    return causes
+
+
+def metadata_causes(kind: str, meta: dict[str, Any]) -> list[FieldCause]:
+    """What is wrong with an object's metadata (name, labels, annotations, finalizers, owners)."""
+    name = meta.get("name")
+    if not isinstance(name, str):
+        return [FieldCause("metadata.name", f"Invalid value: {name!r}: must be a string")]
+    causes = name_causes(kind, name)
+    causes += _string_map_causes(meta, "labels", values_are_labels=True)
+    causes += _string_map_causes(meta, "annotations", values_are_labels=False)
+    finalizers = meta.get("finalizers")
+    if finalizers is not None and (
+        not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
+    ):
+        causes.append(FieldCause("metadata.finalizers", "Invalid value: must be a list of strings"))
+    return causes + _owner_causes(meta.get("ownerReferences"))
+
+
 def _required(obj: dict[str, Any], path: str, where: str = "") -> list[FieldCause]:
     """A Required cause for `path` in `obj` when it is missing or empty (`where` prefixes it)."""
     current: Any = obj

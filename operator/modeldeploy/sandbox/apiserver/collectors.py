@@ -45,7 +45,8 @@ class Collectors:
             rt = self.service.type_for_key(key)
             if rt is None:
                 continue  # objects of a CRD being removed: handled by _finish_crds
-            entries += [(rt, copy.deepcopy(obj)) for obj in self.service.store.items(key)]
+            # The stored objects themselves: a collector copies one before changing it.
+            entries += [(rt, obj) for obj in self.service.store.items(key)]
         return entries
 
     def _delete(self, rt: ResourceType, obj: dict[str, Any], policy: str) -> None:
@@ -67,6 +68,7 @@ class Collectors:
                 raise
 
     def _drop_finalizer(self, rt: ResourceType, obj: dict[str, Any], finalizer: str) -> None:
+        obj = copy.deepcopy(obj)
         meta = _meta(obj)
         meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != finalizer]
         self._update(rt, obj)
@@ -85,6 +87,7 @@ class Collectors:
                 if not _meta(obj).get("deletionTimestamp"):
                     self._delete(content_rt, obj, "Background")
             if not content and (namespace.get("spec") or {}).get("finalizers"):
+                namespace = copy.deepcopy(namespace)
                 namespace["spec"]["finalizers"] = []
                 meta = _meta(namespace)
                 self.service.update(rt, "", meta["name"], namespace, subresource="finalize")
@@ -103,7 +106,7 @@ class Collectors:
             remaining = list(self.service.store.items(key))
             served = next((t for t in self.service.types() if t.storage_key == key), None)
             if served is not None:
-                for obj in [copy.deepcopy(o) for o in remaining]:
+                for obj in remaining:
                     if not _meta(obj).get("deletionTimestamp"):
                         self._delete(served, obj, "Background")
             if not remaining:
@@ -133,12 +136,14 @@ class Collectors:
             if absent and len(absent) == len(refs):
                 self._delete(rt, obj, "Background")
             elif absent:
+                obj = copy.deepcopy(obj)
                 _meta(obj)["ownerReferences"] = [ref for ref in refs if ref not in absent]
                 self._update(rt, obj)
 
     def _orphan(self, rt: ResourceType, owner: dict[str, Any], deps: list[Entry]) -> None:
         uid = _meta(owner)["uid"]
-        for dep_rt, dep in deps:
+        for dep_rt, stored in deps:
+            dep = copy.deepcopy(stored)
             refs = _meta(dep).get("ownerReferences") or []
             _meta(dep)["ownerReferences"] = [ref for ref in refs if ref.get("uid") != uid]
             if not _meta(dep)["ownerReferences"]:

@@ -25,6 +25,7 @@ STATE_FILE = "state.db"
 KUBECONFIG_FILE = "kubeconfig"
 POD_LOG_DIR = "pod-logs"
 CONTEXT_NAME = "modeldeploy-sandbox"
+_COLLECT_PAUSE_SECONDS = 0.02
 
 
 def write_kubeconfig(path: Path, server: str) -> None:
@@ -131,8 +132,8 @@ class ApiServer:
                 collectors.run_pass()
             except Exception:
                 log.exception("garbage collection pass failed")
-            # Let requests in between passes.
-            await asyncio.sleep(0)
+            # Let requests in between passes, and let a burst of writes make one pass.
+            await asyncio.sleep(_COLLECT_PAUSE_SECONDS)
 
 
 def _pod_alive(service: ApiService, namespace: str, name: str, uid: str) -> bool:

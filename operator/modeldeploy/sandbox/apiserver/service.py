@@ -382,15 +382,9 @@ class ApiService:
         hears of them: Strict -> 400, Warn -> a warning, Ignore -> nothing.
         """
         meta = obj["metadata"]
-        causes: list[errors.Cause] = list(builtins.name_causes(rt.kind, str(meta["name"])))
-        for field in ("labels", "annotations"):
-            value = meta.get(field)
-            if value is not None and (
-                not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
-            ):
-                causes.append(
-                    FieldCause(f"metadata.{field}", "Invalid value: must be a map of strings")
-                )
+        causes: list[errors.Cause] = list(builtins.metadata_causes(rt.kind, meta))
+        if causes:
+            raise errors.invalid(rt.kind, rt.group, str(meta.get("name")), causes)
         if rt.custom:
             review = customresources.review_custom(self._crd_of(rt), rt.version, obj, old)
             self._unknown_fields(rt, review.unknown_fields, field_validation)
@@ -405,7 +399,14 @@ class ApiService:
         else:
             builtin_admission = builtins.ADMISSION.get((rt.group, rt.kind))
             if builtin_admission is not None:
-                causes += builtin_admission(obj, old is None)
+                try:
+                    causes += builtin_admission(obj, old is None)
+                except (AttributeError, TypeError, ValueError) as error:
+                    # A field of the wrong JSON type: upstream fails decoding it, with a 400.
+                    raise errors.bad_request(
+                        f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                        f"a field has the wrong type ({error})"
+                    ) from error
         if causes:
             raise errors.invalid(rt.kind, rt.group, str(meta["name"]), causes)
         return obj
