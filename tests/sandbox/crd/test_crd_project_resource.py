@@ -35,7 +35,7 @@ def project_schema() -> CustomResourceSchema:
     return CustomResourceSchema.from_crd(crd, version)
 
 
-def example_resources() -> list[dict[str, Any]]:
+def _load_example_resources() -> list[dict[str, Any]]:
     found = []
     for path in EXAMPLES:
         for document in yaml.safe_load_all(path.read_text()):
@@ -44,11 +44,19 @@ def example_resources() -> list[dict[str, Any]]:
     return found
 
 
+EXAMPLE_RESOURCES = _load_example_resources()
+
+
+def example_resources() -> list[dict[str, Any]]:
+    """Fresh copies of the ModelDeployments of examples/."""
+    return copy.deepcopy(EXAMPLE_RESOURCES)
+
+
 def test_the_project_crd_is_accepted() -> None:
     assert validate_crd(load_project_crd()) == []
 
 
-@pytest.mark.parametrize("resource", example_resources(), ids=lambda r: r["metadata"]["name"])
+@pytest.mark.parametrize("resource", EXAMPLE_RESOURCES, ids=lambda r: r["metadata"]["name"])
 def test_every_example_is_admitted(
     project_schema: CustomResourceSchema, resource: dict[str, Any]
 ) -> None:
@@ -76,11 +84,7 @@ def test_an_update_sees_the_old_object(project_schema: CustomResourceSchema) -> 
 
 
 JSON_LEAVES = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**40), 2**40)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=8)
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
 )
 JSON = st.recursive(
     JSON_LEAVES,
@@ -136,3 +140,31 @@ def test_go_durations(hours: int, minutes: int, millis: int) -> None:
     assert parsed is not None
     expected_ms = ((hours * 60 + minutes) * 60) * 1000 + millis
     assert abs(parsed.total_seconds() * 1000 - expected_ms) < 1e-3
+
+
+def leaf_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in leaf_paths(v, (*prefix, k))] + [prefix]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in leaf_paths(v, (*prefix, i))] + [prefix]
+    return [prefix]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data(), replacement=JSON)
+def test_any_value_anywhere_in_a_valid_resource_is_answered_with_causes(
+    project_schema: CustomResourceSchema, data: st.DataObject, replacement: Any
+) -> None:
+    resource = copy.deepcopy(data.draw(st.sampled_from(EXAMPLE_RESOURCES)))
+    path = data.draw(st.sampled_from([p for p in leaf_paths(resource["spec"]) if p]))
+    target = resource["spec"]
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = replacement
+    stored, _ = project_schema.admit(EXAMPLE_RESOURCES[0], None)
+    for old in (None, stored):
+        admitted, causes = project_schema.admit(resource, old)
+        assert all(c.field and c.message and c.reason in REASONS for c in causes)
+        assert project_schema.review(admitted, old).object == admitted

@@ -141,9 +141,9 @@ def _run_rule(
     activation = {"self": to_cel(value, schema, resource_root=resource_root)}
     if old is not NO_OLD:
         activation["oldSelf"] = to_cel(old, schema, resource_root=resource_root)
-    context = _context(activation)
     shown = rule.message.strip() or rule.rule.strip()
     try:
+        context = _context(activation)
         result = compiled.program.execute(context)
     except Exception as error:  # a rule that cannot be evaluated is a field error, never a crash
         return causes.invalid(path, schema.type, _evaluation_failure(error, shown))
