@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.sandbox.apiserver.kubectl import Kubectl
-from tests.sandbox.cluster.conftest import Cluster, is_ready, wait_for
+from tests.sandbox.cluster.conftest import Cluster, is_ready, processes_with, wait_for
 
 READER = """
+cat /scratch/seed.txt
 cat /etc/modeldeploy/greeting
 cat /models/model.txt
 echo written > /models/output.txt
@@ -77,19 +79,29 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
         "volumeMounts": [
             {"name": "config", "mountPath": "/etc/modeldeploy"},
             {"name": "models", "mountPath": "/models"},
+            {"name": "scratch", "mountPath": "/scratch"},
         ],
     }
+    seeder = {
+        "name": "seed",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["sh", "-c", "echo seeded-by-init > /scratch/seed.txt"],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+    }
     volumes = [
+        {"name": "scratch", "emptyDir": {}},
         {"name": "config", "configMap": {"name": "settings"}},
         {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
     ]
     core.create_namespaced_pod(
-        "default", pod("reader", [container], restartPolicy="Never", volumes=volumes)
+        "default",
+        pod("reader", [container], restartPolicy="Never", volumes=volumes, initContainers=[seeder]),
     )
     wait_for(lambda: phase(cluster, "reader") == "Succeeded", "reader to succeed")
 
     output = core.read_namespaced_pod_log("reader", "default")
     assert output.splitlines() == [
+        "seeded-by-init",
         "hello",
         "weights-v1",
         "env: hello s3cret 0.5 default cpu-pool",
@@ -100,6 +112,48 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
     assert claim_status.phase == "Bound"
     assert not Path("/etc/modeldeploy").exists()  # mounted only inside the pod
     assert not Path("/models").exists()
+    finished = core.read_namespaced_pod("reader", "default").status
+    assert finished.init_container_statuses[0].state.terminated.reason == "Completed"
+
+
+@pytest.mark.slow
+def test_a_command_that_cannot_run_fails_to_start(cluster: Cluster) -> None:
+    missing = {"name": "c", "image": "modeldeploy/modeldeploy", "command": ["no-such-tool", "-v"]}
+    cluster.core.create_namespaced_pod("default", pod("broken", [missing], restartPolicy="Never"))
+    wait_for(lambda: phase(cluster, "broken") == "Failed", "broken to fail")
+    status = cluster.core.read_namespaced_pod("broken", "default").status.container_statuses[0]
+    assert status.state.terminated.reason == "StartError"
+    assert status.state.terminated.exit_code == 128
+    assert (
+        status.state.terminated.message
+        == 'exec: "no-such-tool": executable file not found in $PATH'
+    )
+
+
+@pytest.mark.slow
+def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(cluster: Cluster) -> None:
+    marker = f"stubborn-{uuid.uuid4().hex[:8]}"
+    # The shell ignores SIGTERM; its child quits on it: only SIGKILL ends the shell.
+    script = (
+        f"python -c 'import time; time.sleep(300)' {marker}-child & "
+        f"trap '' TERM; while :; do sleep 0.1; done; : {marker}"
+    )
+    stubborn = {"name": "c", "image": "modeldeploy/modeldeploy", "command": ["sh", "-c", script]}
+    cluster.core.create_namespaced_pod("default", pod("stubborn", [stubborn]))
+    wait_for(lambda: len(processes_with(marker)) == 2 or None, "the pod's processes")
+    deleted_at = time.monotonic()
+    cluster.core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=3)
+    wait_for(lambda: len(processes_with(marker)) == 1 or None, "only the shell after SIGTERM", 3)
+    wait_for(lambda: processes_with(marker) == [] or None, "SIGKILL after the grace period", 15)
+    assert time.monotonic() - deleted_at >= 2.5  # the shell got its grace period
+    wait_for(
+        lambda: (
+            not cluster.core.list_namespaced_pod(
+                "default", field_selector="metadata.name=stubborn"
+            ).items
+        ),
+        "the pod object removed",
+    )
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, exp
 from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line, entrypoint
 from modeldeploy.sandbox.node.probes import ProbeState, probe_once, run_exec
 from modeldeploy.sandbox.node.runtime import ContainerFiles, ContainerProcess, Exit, start_container
-from modeldeploy.sandbox.node.status import pod_conditions, pod_phase
+from modeldeploy.sandbox.node.status import pod_conditions, pod_phase, qos_class
 from modeldeploy.sandbox.node.volumes import (
     Fetch,
     Mount,
@@ -208,7 +208,7 @@ class PodWorker:
             "podIPs": [{"ip": self.pod_ip}],
             "startTime": self.start_time,
             "containerStatuses": statuses,
-            "qosClass": (self.pod.get("status") or {}).get("qosClass", "BestEffort"),
+            "qosClass": qos_class(self.pod),
         }
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
