@@ -28,8 +28,9 @@ _STOP_TIMEOUT = 30.0
 class Cluster:
     """The running cluster: `api` (kubernetes ApiClient), `core`, `apps`, `batch`, `directory`."""
 
-    def __init__(self, sandbox: SandboxApi) -> None:
+    def __init__(self, sandbox: SandboxApi, isolate: bool | None = None) -> None:
         self.sandbox = sandbox
+        self.isolate = isolate
         self.directory = sandbox.directory
         self.api = k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig))
         self.core = k8s.CoreV1Api(self.api)
@@ -51,6 +52,7 @@ class Cluster:
                     self._stop,
                     job_backoff=Backoff(base_seconds=0.2, max_seconds=1.0),
                     crash_backoff=0.5,
+                    isolate=self.isolate,
                 )
             )
         except BaseException as error:  # surfaced by the tests through `self.error`
@@ -110,9 +112,10 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-@pytest.fixture
-def cluster(sandbox_api: SandboxApi) -> Iterator[Cluster]:
-    running = Cluster(sandbox_api)
+@pytest.fixture(params=[None], ids=["auto"])
+def cluster(sandbox_api: SandboxApi, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """Parametrize indirectly with False to run without mount/PID namespaces."""
+    running = Cluster(sandbox_api, isolate=request.param)
     running.start()
     try:
         yield running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 import time
 import uuid
 from pathlib import Path
@@ -36,6 +37,9 @@ def phase(cluster: Cluster, name: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "cluster", [None, False], indirect=True, ids=["namespaces", "path-translation"]
+)
 def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
     core = cluster.core
     core.create_namespaced_config_map(
@@ -105,7 +109,8 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
         "hello",
         "weights-v1",
         "env: hello s3cret 0.5 default cpu-pool",
-        "config-read-only",
+        # read-only mounts need a mount namespace; translated paths are plain host folders
+        "config-writable" if cluster.isolate is False else "config-read-only",
     ]
     assert (claim / "output.txt").read_text() == "written\n"
     claim_status = core.read_namespaced_persistent_volume_claim("models", "default").status
@@ -187,6 +192,7 @@ def test_unknown_image_never_runs(cluster: Cluster) -> None:
 
 @pytest.mark.slow
 def test_probes_drive_readiness_and_restarts(cluster: Cluster) -> None:
+    port = random.randint(20000, 29999)
     # /tmp is private to the container: the exec probes must run inside it to see the files.
     worker = {
         "name": "worker",
@@ -202,9 +208,9 @@ def test_probes_drive_readiness_and_restarts(cluster: Cluster) -> None:
     web = {
         "name": "web",
         "image": "modeldeploy/modeldeploy",
-        "command": ["python", "-m", "http.server", "--bind", "$(POD_IP)", "18731"],
+        "command": ["python", "-m", "http.server", "--bind", "$(POD_IP)", str(port)],
         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
-        "readinessProbe": {"tcpSocket": {"port": 18731}, "periodSeconds": 1},
+        "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1},
     }
     cluster.core.create_namespaced_pod("default", pod("probed", [worker, web]))
 

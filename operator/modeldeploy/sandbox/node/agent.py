@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,15 +61,19 @@ class AgentOptions:
     nodes: tuple[NodeConfig, ...] = ()
     crash_backoff: float = 10.0
     shutdown_grace: float = 5.0
+    isolate: bool | None = None  # None: namespaces where the machine allows them
 
 
 def isolation_available(scratch: Path) -> bool:
     """Whether containers get their own mount/PID namespaces here (root on Linux)."""
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", str(LAUNCHER), "--check", str(scratch)],
-        capture_output=True,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-I", "-S", str(LAUNCHER), "--check", str(scratch)],
+            capture_output=True,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return result.returncode == 0
 
 
@@ -135,7 +140,9 @@ class NodeAgent:
         self.workers: dict[str, PodWorker] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         directory = options.directory.resolve()
-        isolate = isolation_available(directory / "nodes" / ".isolation-check")
+        isolate = options.isolate
+        if isolate is None:
+            isolate = isolation_available(directory / "nodes" / ".isolation-check")
         log.info("container isolation (mount/PID namespaces): %s", isolate)
         self.runtimes = {
             node.name: NodeRuntime(

@@ -22,9 +22,10 @@ async def run_components(
     stop: asyncio.Event,
     job_backoff: Backoff | None = None,
     crash_backoff: float = 10.0,
+    isolate: bool | None = None,
 ) -> None:
     """Controllers, scheduler and node agent (default nodes) until `stop` is set."""
-    options = agent.AgentOptions(directory=directory, crash_backoff=crash_backoff)
+    options = agent.AgentOptions(directory=directory, crash_backoff=crash_backoff, isolate=isolate)
     await run_until_stopped(
         stop,
         controllers.run(kubeconfig, stop, job_backoff),

@@ -141,11 +141,17 @@ def _run_init(spec: dict[str, Any]) -> int:
     # The agent signals the whole process group; PID 1 only has to survive SIGTERM/SIGINT.
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, lambda *_: None)
+    execed_r, execed_w = os.pipe()  # both close-on-exec: EOF once the command is exec'd
     command = os.fork()
     if command == 0:
+        os.close(execed_r)
         for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         _exec(spec, error_fd)
+    os.close(execed_w)
+    os.read(execed_r, 1)
+    os.close(execed_r)
+    os.close(spec["startedFd"])  # tells the node agent the command now runs (or failed to)
     while True:
         pid, status = os.waitpid(-1, 0)
         if pid == command:
@@ -175,7 +181,10 @@ def _exit_like(code: int) -> None:
 
 
 def launch(spec: dict[str, Any]) -> None:
+    """`startedFd` (inherited from the node agent) is closed once the command is exec'd: by
+    the exec itself (close-on-exec), or by the container's init after its child's exec."""
     die_with_parent()
+    os.set_inheritable(spec["startedFd"], False)
     if not spec.get("isolate"):
         if spec.get("workingDir"):
             Path(spec["workingDir"]).mkdir(parents=True, exist_ok=True)
@@ -190,6 +199,7 @@ def launch(spec: dict[str, Any]) -> None:
             Path(spec["startErrorFile"]).write_text(f"container setup failed: {error}")
             code = 128
         _exit_like(code)
+    os.close(spec["startedFd"])
     Path(spec["initPidFile"]).write_text(str(init))
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, lambda *_: None)  # the group signal reaches the command itself
@@ -198,15 +208,14 @@ def launch(spec: dict[str, Any]) -> None:
 
 
 def isolation_works(scratch: Path) -> bool:
-    """Whether this machine lets us build containers (namespaces, overlay, bind mounts)."""
+    """Whether this machine lets us build containers (namespaces, overlay, bind mounts), with
+    the layers on the same file system as the real ones (`scratch` is in the sandbox dir)."""
     try:
         _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS), "unshare")
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-        scratch.mkdir(parents=True, exist_ok=True)
-        mount("tmpfs", str(scratch), "tmpfs", 0, "size=1m")
         layer = {name: scratch / name for name in ("upper", "work", "root")}
         for folder in layer.values():
-            folder.mkdir()
+            folder.mkdir(parents=True, exist_ok=True)
         options = f"lowerdir=/,upperdir={layer['upper']},workdir={layer['work']}"
         mount("overlay", str(layer["root"]), "overlay", 0, options)
         _bind("/dev/null", layer["root"] / "tmp" / "probe", read_only=True)

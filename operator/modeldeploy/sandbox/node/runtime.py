@@ -19,6 +19,7 @@ from modeldeploy.sandbox.controllers.clock import utc_now
 from modeldeploy.sandbox.node.volumes import Mount
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
+START_TIMEOUT = 30.0
 
 
 @dataclass
@@ -114,6 +115,20 @@ async def _pump(stream: asyncio.StreamReader, log: Path) -> None:
             out.write(chunk)
 
 
+async def _until_closed(fd: int) -> None:
+    """Waits for EOF on a pipe (every writer gone), giving up after START_TIMEOUT seconds."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    pipe = os.fdopen(fd, "rb", buffering=0)
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    try:
+        await asyncio.wait_for(reader.read(), START_TIMEOUT)
+    except TimeoutError:
+        pass
+    finally:
+        transport.close()
+
+
 async def start_container(
     files: ContainerFiles,
     restart: int,
@@ -151,19 +166,26 @@ async def start_container(
         "argv": list(argv),
         "env": dict(env),
     }
+    started_r, started_w = os.pipe()
+    spec["startedFd"] = started_w
     spec_file = files.folder / "launch.json"
     spec_file.write_text(json.dumps(spec))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-I",
-        "-S",
-        str(LAUNCHER),
-        str(spec_file),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-S",
+            str(LAUNCHER),
+            str(spec_file),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=(started_w,),
+        )
+    finally:
+        os.close(started_w)
+    await _until_closed(started_r)
     running = ContainerProcess(files, restart, process, utc_now())
     assert process.stdout is not None
     assert process.stderr is not None
