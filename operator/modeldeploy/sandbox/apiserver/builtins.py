@@ -102,6 +102,13 @@ def metadata_causes(kind: str, meta: dict[str, Any]) -> list[FieldCause]:
         not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
     ):
         causes.append(FieldCause("metadata.finalizers", "Invalid value: must be a list of strings"))
+    managed = meta.get("managedFields")
+    if managed is not None and (
+        not isinstance(managed, list) or not all(isinstance(m, dict) for m in managed)
+    ):
+        causes.append(
+            FieldCause("metadata.managedFields", "Invalid value: must be a list of objects")
+        )
     return causes + _owner_causes(meta.get("ownerReferences"))
 
 

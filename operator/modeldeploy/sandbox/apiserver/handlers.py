@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from modeldeploy.sandbox.apiserver import errors, tables
+from modeldeploy.sandbox.apiserver import errors, protobuf, tables
 from modeldeploy.sandbox.apiserver.errors import ApiError
 from modeldeploy.sandbox.apiserver.logs import PodLogs
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
@@ -172,17 +172,21 @@ class ResourceRoutes:
             content_type = _content_type(request)
             patch = _decode(await request.read())
             obj = service.patch(
-                rt, namespace, name, content_type, patch, target.subresource, dry_run, validation
+                rt,
+                namespace,
+                name,
+                content_type,
+                patch,
+                target.subresource,
+                dry_run,
+                validation,
+                query.get("fieldManager"),
             )
             return self._written(obj)
         if method == "DELETE":
             if target.subresource is not None:
                 raise errors.method_not_allowed()
-            raw = await request.read()
-            body = _decode(raw) if raw.strip() else {}
-            if not isinstance(body, dict):
-                raise errors.bad_request("the body of a delete must be a DeleteOptions object")
-            options = DeleteOptions.parse(body, query)
+            options = DeleteOptions.parse(await _delete_options(request), query)
             obj, gone = service.delete(rt, namespace, name, options)
             return json_response(obj, 200 if gone else 202)
         raise errors.method_not_allowed()
@@ -266,10 +270,7 @@ class ResourceRoutes:
     async def _delete_collection(
         self, request: web.Request, target: Target, query: dict[str, str]
     ) -> web.Response:
-        raw = await request.read()
-        body = _decode(raw) if raw.strip() else {}
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of a delete must be a DeleteOptions object")
+        body = await _delete_options(request)
         deleted = self.service.delete_collection(
             target.rt,
             target.namespace,
@@ -453,8 +454,25 @@ def _decode(raw: bytes) -> Any:
         raise errors.bad_request(f"the body is neither JSON nor YAML: {error}") from error
 
 
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    """The DeleteOptions body of a delete (none: {})."""
+    if not (await request.read()).strip():
+        return {}
+    body = await _read_body(request)
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body of a delete must be a DeleteOptions object")
+    return body
+
+
 async def _read_body(request: web.Request) -> Any:
     content_type = _content_type(request)
+    if content_type == protobuf.PROTOBUF:
+        try:
+            return protobuf.decode(await request.read())
+        except (protobuf.ProtobufError, UnicodeDecodeError) as error:
+            kinds = ", ".join(protobuf.DECODABLE_KINDS)
+            accepted = ["application/json", "application/yaml", f"{protobuf.PROTOBUF} ({kinds})"]
+            raise errors.unsupported_media_type(content_type, accepted) from error
     if content_type not in _BODY_TYPES:
         raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     raw = await request.read()

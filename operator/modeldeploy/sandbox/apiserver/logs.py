@@ -83,6 +83,7 @@ class PodLogs:
         container = self._container(pod, query)
         path = self._log_file(pod, container, query.get("previous") in ("1", "true"))
         data = path.read_bytes()
+        sent_up_to = len(data)  # follow from here, whatever part of it was sent
         tail = query.get("tailLines")
         if tail is not None:
             if not tail.isdigit():
@@ -98,17 +99,23 @@ class PodLogs:
         await response.prepare(request)
         await response.write(data)
         if query.get("follow") in ("1", "true") and limit is None:
-            await self._follow(request, response, pod, path)
+            await self._follow(request, response, pod, path, sent_up_to)
         await response.write_eof()
         return response
 
     async def _follow(
-        self, request: web.Request, response: web.StreamResponse, pod: dict[str, Any], path: Path
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        pod: dict[str, Any],
+        path: Path,
+        offset: int,
     ) -> None:
-        """Stream what is appended until the pod goes away or its client does."""
+        """Stream what is appended after `offset` until the pod goes away or its client does."""
         meta = pod["metadata"]
-        offset = path.stat().st_size
         while request.transport is not None and not request.transport.is_closing():
+            alive = self._pod_alive(meta["namespace"], meta["name"], meta["uid"])
+            # Read after checking: what was written before the pod finished is still sent.
             size = path.stat().st_size if path.exists() else offset
             if size > offset:
                 with path.open("rb") as handle:
@@ -116,8 +123,7 @@ class PodLogs:
                     chunk = handle.read(size - offset)
                 offset = size
                 await response.write(chunk)
-                continue
-            if not self._pod_alive(meta["namespace"], meta["name"], meta["uid"]):
+            if not alive:
                 return
             await asyncio.sleep(_FOLLOW_POLL_SECONDS)
 

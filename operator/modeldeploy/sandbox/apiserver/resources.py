@@ -174,6 +174,19 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         default_propagation="Orphan",
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", create_on_update=True),
+    # RBAC objects are stored and served (charts install them) but never enforced.
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    ResourceType(
+        "rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False
+    ),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        namespaced=False,
+    ),
     ResourceType(
         "events.k8s.io",
         "v1",

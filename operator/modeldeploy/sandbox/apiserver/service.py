@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modeldeploy.sandbox.apiserver import builtins, customresources, errors, events
+from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH, server_side_apply
 from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
 from modeldeploy.sandbox.apiserver.resources import BUILTIN_TYPES, ResourceType
@@ -298,7 +299,7 @@ class ApiService:
             raise errors.already_exists(rt.plural, rt.group, name)
         if rt.namespaced:
             self._check_namespace_open(rt, namespace, name)
-        for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
+        for field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(field, None)
         meta.update(
             {
@@ -474,12 +475,17 @@ class ApiService:
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str = "Warn",
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
+        if content_type == APPLY_PATCH:
+            return self._apply(
+                rt, namespace, name, patch, subresource, dry_run, field_validation, field_manager
+            )
         old = self._stored(rt, namespace, name)
         current = self.present(rt, copy.deepcopy(old))
         accepted = patch_types(strategic=not rt.custom)
         if content_type not in accepted:
-            raise errors.unsupported_media_type(content_type, accepted)
+            raise errors.unsupported_media_type(content_type, [*accepted, APPLY_PATCH])
         try:
             patched = apply_patch(content_type, current, patch)
         except PatchError as error:
@@ -492,6 +498,41 @@ class ApiService:
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
         return self._replace(rt, old, obj, subresource, dry_run, field_validation)
+
+    def _apply(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        config: Any,
+        subresource: str | None,
+        dry_run: bool,
+        field_validation: str,
+        field_manager: str | None,
+    ) -> dict[str, Any]:
+        """Server-side apply (see apply.py): create the object or merge the configuration in."""
+        if not field_manager:
+            raise errors.bad_request(
+                "PATCH requests with apply content type must specify fieldManager"
+            )
+        obj = self._check_body(rt, config)
+        if obj["metadata"].get("name", name) != name:
+            raise errors.bad_request(
+                f"the name of the object ({obj['metadata'].get('name')}) does not match the name "
+                f"on the URL ({name})"
+            )
+        obj["metadata"]["name"] = name
+        strategic = not rt.custom
+        old = self.store.get(rt.storage_key, (namespace if rt.namespaced else "", name))
+        if old is None:
+            if subresource is not None:
+                raise errors.not_found(rt.plural, rt.group, name)
+            created = server_side_apply(None, obj, field_manager, rt.api_version, strategic)
+            return self.create(rt, namespace, created, dry_run, field_validation)
+        current = self.present(rt, copy.deepcopy(old))
+        applied = server_side_apply(current, obj, field_manager, rt.api_version, strategic)
+        applied = self._check_body(rt, applied)
+        return self._replace(rt, old, applied, subresource, dry_run, field_validation)
 
     def _replace(
         self,
@@ -537,7 +578,8 @@ class ApiService:
                 meta[field] = old_meta[field]
             else:
                 meta.pop(field, None)
-        meta.pop("managedFields", None)
+        if "managedFields" not in meta and "managedFields" in old_meta:
+            meta["managedFields"] = old_meta["managedFields"]
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
