@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compress": ("modeldeploy.compress.job", "compress an ONNX model and gate it (the Job)"),
     "operator": ("modeldeploy.controller.main", "run the operator (kopf)"),
     "serve": ("modeldeploy.serve.server", "serve one ONNX model over KServe v1 and OIP v2 HTTP"),
-    "sandbox": ("modeldeploy.sandbox.cli", "run a local Kubernetes API (and cluster) in a directory"),
+    "sandbox": ("modeldeploy.sandbox.cli", "run a local Kubernetes cluster in a directory"),
 }
 
 
