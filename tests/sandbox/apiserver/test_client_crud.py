@@ -219,3 +219,46 @@ def test_twenty_concurrent_writers_lose_no_update(sandbox_api: SandboxApi) -> No
     final = client.CoreV1Api(setup).read_namespaced_config_map("counter", "default")
     assert final.data["n"] == str(writers * increments)
     setup.close()
+
+
+def test_delete_collection_with_a_selector(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
+        core.create_namespaced_config_map(
+            "default", {"metadata": {"name": name, "labels": {"team": team}}}
+        )
+    core.delete_collection_namespaced_config_map("default", label_selector="team=x")
+    assert [c.metadata.name for c in core.list_namespaced_config_map("default").items] == ["c"]
+
+
+def test_events_api_and_core_events_are_the_same_objects(api: client.ApiClient) -> None:
+    pod = client.CoreV1Api(api).create_namespaced_pod("default", _pod("watched"))
+    client.EventsV1Api(api).create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": "watched.1"},
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "example.com/controller",
+            "reportingInstance": "one",
+            "action": "Check",
+            "reason": "Checked",
+            "note": "looked at it",
+            "type": "Normal",
+            "regarding": {
+                "kind": "Pod",
+                "name": "watched",
+                "namespace": "default",
+                "uid": pod.metadata.uid,
+            },
+        },
+    )
+    core_events = client.CoreV1Api(api).list_namespaced_event(
+        "default", field_selector=f"involvedObject.uid={pod.metadata.uid}"
+    )
+    [event] = core_events.items
+    assert event.message == "looked at it"
+    assert event.reporting_component == "example.com/controller"
+    assert event.involved_object.name == "watched"
+    again = client.EventsV1Api(api).read_namespaced_event("watched.1", "default")
+    assert again.note == "looked at it"
+    assert again.regarding.uid == pod.metadata.uid
