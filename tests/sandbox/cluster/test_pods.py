@@ -136,6 +136,39 @@ def test_a_command_that_cannot_run_fails_to_start(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
+def test_a_missing_config_map_holds_the_container_until_it_exists(cluster: Cluster) -> None:
+    waiting = {
+        "name": "c",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["sh", "-c", "echo level=$LEVEL; sleep 300"],
+        "env": [
+            {"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "late", "key": "level"}}}
+        ],
+    }
+    cluster.core.create_namespaced_pod("default", pod("patient", [waiting]))
+
+    def state() -> Any:
+        found = cluster.core.read_namespaced_pod("patient", "default").status
+        return found.container_statuses[0].state if found.container_statuses else None
+
+    blocked = wait_for(
+        lambda: (
+            (s := state()) and s.waiting and s.waiting.reason == "CreateContainerConfigError" and s
+        ),
+        "CreateContainerConfigError",
+    )
+    assert blocked.waiting.message == 'configmap "late" not found'
+    cluster.core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "late"}, "data": {"level": "3"}}
+    )
+    wait_for(lambda: (s := state()) and s.running, "the container running", 30)
+    wait_for(
+        lambda: "level=3" in cluster.core.read_namespaced_pod_log("patient", "default") or None,
+        "its log",
+    )
+
+
+@pytest.mark.slow
 def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(cluster: Cluster) -> None:
     marker = f"stubborn-{uuid.uuid4().hex[:8]}"
     # The shell ignores SIGTERM; its child quits on it: only SIGKILL ends the shell.

@@ -32,6 +32,7 @@ from modeldeploy.sandbox.node.volumes import (
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096
+EVENT_REPEAT_SECONDS = 60.0
 COMPONENT = "kubelet"
 
 
@@ -118,6 +119,7 @@ class PodWorker:
         self._dirty = asyncio.Event()
         self._published: dict[str, Any] | None = None
         self.deletion = asyncio.Event()
+        self._events: dict[tuple[str, str], float] = {}
         self.removed = False
         # A pod that ended before the agent restarted keeps its final status untouched.
         self.finished_before = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
@@ -160,8 +162,11 @@ class PodWorker:
         return next((s for s in [*self.init_states, *self.states] if s.name == name), None)
 
     def update(self, pod: Obj) -> None:
+        """The newest pod object; waits are cut short only by spec changes (new images), not by
+        the status updates this worker itself writes."""
+        if pod.get("spec") != self.pod.get("spec"):
+            self._changed.set()
         self.pod = pod
-        self._changed.set()
         if pod["metadata"].get("deletionTimestamp"):
             self.deletion.set()
 
@@ -179,6 +184,12 @@ class PodWorker:
             await asyncio.wait_for(self._changed.wait(), seconds)
 
     async def event(self, kind: str, reason: str, message: str) -> None:
+        """Records an event, at most once a minute for the same reason and message (a failing
+        probe or image pull would otherwise add one per attempt)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._events.get((reason, message), -EVENT_REPEAT_SECONDS) < EVENT_REPEAT_SECONDS:
+            return
+        self._events[(reason, message)] = now
         await record_event(
             self.runtime.client,
             {"apiVersion": "v1", "kind": "Pod", **self.pod},
@@ -388,15 +399,17 @@ class PodWorker:
 
     async def _crash_backoff(self, state: ContainerState, attempt: int) -> None:
         delay = _backoff(self.runtime.crash_backoff, self.runtime.max_backoff, attempt)
-        if "terminated" in state.state:
+        if "terminated" in state.state:  # else it keeps its reason (CreateContainerConfigError)
             state.last_state = state.state
             state.restart_count += 1
-        state.wait(
-            "CrashLoopBackOff",
-            f"back-off {delay:g}s restarting failed container={state.name} "
-            f"pod={self.name}_{self.namespace}({self.uid})",
-        )
-        self.mark_dirty()
+            state.wait(
+                "CrashLoopBackOff",
+                f"back-off {delay:g}s restarting failed container={state.name} "
+                f"pod={self.name}_{self.namespace}({self.uid})",
+            )
+            self.mark_dirty()
+        else:  # a configuration error is retried at the base pace: it may be fixed any time
+            delay = self.runtime.crash_backoff
         await asyncio.sleep(delay)
 
     async def _prepare(
