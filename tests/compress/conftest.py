@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +69,61 @@ def run_job(tmp_path: Path, digits: DigitsModel) -> RunJob:
         return JobRun(code, termination.read_text(), report, store)
 
     return run
+
+
+@dataclass(frozen=True)
+class TinyBert:
+    model: Path
+    data: Path
+    """.npz with `input_ids` and `attention_mask` int64 [N, 16]."""
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> TinyBert:
+    """A 4-layer BERT (hidden 32, random seeded weights), exported like the MiniLM fixture."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    config = BertConfig(  # type: ignore[call-arg]  # attn_implementation goes to the base
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        # Large random weights, so that each layer changes the embeddings a lot.
+        initializer_range=0.5,
+        attn_implementation="eager",
+    )
+    bert = BertModel(config).eval()  # type: ignore[no-untyped-call]
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden: torch.Tensor = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
+            return hidden
+
+    generator = np.random.default_rng(0)
+    lengths = generator.integers(4, 17, size=384)
+    ids = generator.integers(1, 100, size=(384, 16)).astype(np.int64)
+    mask = (np.arange(16)[None, :] < lengths[:, None]).astype(np.int64)
+    np.savez(folder / "data.npz", input_ids=ids * mask, attention_mask=mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Wrapper().eval(),
+            (torch.from_numpy(ids[:2]), torch.from_numpy(mask[:2])),
+            str(folder / "model.onnx"),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": {0: "batch"}, "attention_mask": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return TinyBert(folder / "model.onnx", folder / "data.npz")

@@ -1,12 +1,14 @@
 """An ONNX graph run by PyTorch with its float initializers as trainable parameters.
 
-Used to fine-tune a (pruned) model in place: train the module, then write the weights back
-into the ONNX initializers. Covers the ops of MLPs and plain CNNs; any other op is refused
-with its name.
+Used to fine-tune a model in place (a pruned model, a transformer with layers dropped): train
+the module, then write the weights back into the ONNX initializers. Covers the ops of MLPs,
+plain CNNs and BERT-style encoders as exported by `torch.onnx.export`, including their shape
+arithmetic; any other op is refused with its name.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -20,6 +22,24 @@ from modeldeploy.compress.errors import CompressError
 
 Tensors = list[torch.Tensor]
 Op = Callable[[Tensors, onnx.NodeProto], torch.Tensor]
+
+
+def _ints(node: onnx.NodeProto, name: str, default: list[int]) -> list[int]:
+    for attr in node.attribute:
+        if attr.name == name:
+            return list(attr.ints)
+    return default
+
+
+def _int(node: onnx.NodeProto, name: str, default: int) -> int:
+    return int(graph.attribute(node, name, default))
+
+
+def _tensor_attribute(node: onnx.NodeProto) -> torch.Tensor:
+    for attr in node.attribute:
+        if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+            return torch.from_numpy(numpy_helper.to_array(attr.t).copy())
+    raise CompressError(f"fine-tuning supports tensor-valued {node.op_type} only ({node.name})")
 
 
 def _gemm(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
@@ -48,19 +68,85 @@ def _conv(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
         stride=_ints(node, "strides", [1, 1]),
         padding=pads[:2],
         dilation=_ints(node, "dilations", [1, 1]),
-        groups=int(graph.attribute(node, "group", 1)),
+        groups=_int(node, "group", 1),
     )
 
 
-def _ints(node: onnx.NodeProto, name: str, default: list[int]) -> list[int]:
-    for attr in node.attribute:
-        if attr.name == name:
-            return list(attr.ints)
-    return default
+def _gather(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
+    data, indices = args
+    axis = _int(node, "axis", 0) % data.dim()
+    indices = torch.where(indices < 0, indices + data.shape[axis], indices)
+    picked = data.index_select(axis, indices.reshape(-1))
+    return picked.reshape((*data.shape[:axis], *indices.shape, *data.shape[axis + 1 :]))
+
+
+def _reshape(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
+    data, shape = args[0], [int(dim) for dim in args[1].tolist()]
+    if not _int(node, "allowzero", 0):  # 0 copies the input's dim
+        shape = [data.shape[i] if dim == 0 else dim for i, dim in enumerate(shape)]
+    return data.reshape(shape)
+
+
+def _unsqueeze(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
+    axes = args[1].tolist() if len(args) > 1 else _ints(node, "axes", [])
+    out = args[0]
+    rank = out.dim() + len(axes)
+    for axis in sorted(int(a) % rank for a in axes):
+        out = out.unsqueeze(axis)
+    return out
+
+
+def _slice(args: Tensors, _: onnx.NodeProto) -> torch.Tensor:
+    data = args[0]
+    starts, ends = args[1].tolist(), args[2].tolist()
+    axes = args[3].tolist() if len(args) > 3 else list(range(len(starts)))
+    steps = args[4].tolist() if len(args) > 4 else [1] * len(starts)
+    index: list[slice] = [slice(None)] * data.dim()
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        if step != 1:
+            raise CompressError("fine-tuning supports Slice with step 1 only")
+        size = data.shape[axis]
+        index[axis] = slice(max(-size, min(start, size)), max(-size, min(end, size)))
+    return data[tuple(index)]
+
+
+def _constant_of_shape(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
+    shape = [int(dim) for dim in args[0].tolist()]
+    try:
+        value = _tensor_attribute(node).reshape(-1)[0]
+    except CompressError:
+        value = torch.tensor(0.0)
+    return torch.full(shape, value.item(), dtype=value.dtype)
+
+
+def _cast(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
+    numpy_type = onnx.helper.tensor_dtype_to_np_dtype(_int(node, "to", 1))
+    return args[0].to(torch.from_numpy(np.zeros(0, dtype=numpy_type)).dtype)
+
+
+def _layer_norm(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
+    data = args[0]
+    axis = _int(node, "axis", -1) % data.dim()
+    return F.layer_norm(
+        data,
+        data.shape[axis:],
+        args[1] if len(args) > 1 else None,
+        args[2] if len(args) > 2 else None,
+        eps=float(graph.attribute(node, "epsilon", 1e-5)),
+    )
 
 
 def _flatten(args: Tensors, node: onnx.NodeProto) -> torch.Tensor:
-    return args[0].flatten(start_dim=int(graph.attribute(node, "axis", 1)))
+    """[prod(dims before axis), prod(dims from axis)], always 2-D."""
+    data = args[0]
+    axis = _int(node, "axis", 1) % (data.dim() + 1)
+    return data.reshape(math.prod(data.shape[:axis]), math.prod(data.shape[axis:]))
+
+
+def _expand(args: Tensors, _: onnx.NodeProto) -> torch.Tensor:
+    """ONNX Expand broadcasts both ways: each dim is the larger of the pair."""
+    shape = [int(dim) for dim in args[1].tolist()]
+    return args[0].expand(torch.broadcast_shapes(args[0].shape, shape))  # type: ignore[no-untyped-call]
 
 
 OPS: dict[str, Op] = {
@@ -70,15 +156,47 @@ OPS: dict[str, Op] = {
     "Add": lambda args, _: args[0] + args[1],
     "Sub": lambda args, _: args[0] - args[1],
     "Mul": lambda args, _: args[0] * args[1],
-    "Div": lambda args, _: args[0] / args[1],
+    "Div": lambda args, _: (
+        args[0] / args[1]
+        if args[0].is_floating_point()
+        else torch.div(args[0], args[1], rounding_mode="trunc")
+    ),
+    "Pow": lambda args, _: torch.pow(args[0], args[1]),
+    "Sqrt": lambda args, _: torch.sqrt(args[0]),
+    "Erf": lambda args, _: torch.erf(args[0]),
     "Relu": lambda args, _: torch.relu(args[0]),
     "LeakyRelu": lambda args, node: F.leaky_relu(args[0], graph.attribute(node, "alpha", 0.01)),
     "Sigmoid": lambda args, _: torch.sigmoid(args[0]),
     "Tanh": lambda args, _: torch.tanh(args[0]),
-    "Softmax": lambda args, node: torch.softmax(args[0], int(graph.attribute(node, "axis", -1))),
+    "Softmax": lambda args, node: torch.softmax(args[0], _int(node, "axis", -1)),
+    "LayerNormalization": _layer_norm,
+    "ReduceMean": lambda args, node: args[0].mean(
+        dim=_ints(node, "axes", []) or (args[1].tolist() if len(args) > 1 else None),
+        keepdim=bool(_int(node, "keepdims", 1)),
+    ),
     "Identity": lambda args, _: args[0],
     "Dropout": lambda args, _: args[0],
     "Flatten": _flatten,
+    "Transpose": lambda args, node: args[0].permute(
+        _ints(node, "perm", list(reversed(range(args[0].dim()))))
+    ),
+    "Reshape": _reshape,
+    "Unsqueeze": _unsqueeze,
+    "Concat": lambda args, node: torch.cat(args, dim=_int(node, "axis", 0)),
+    "Slice": _slice,
+    "Shape": lambda args, _: torch.tensor(args[0].shape, dtype=torch.int64),
+    "Gather": _gather,
+    "GatherElements": lambda args, node: torch.gather(args[0], _int(node, "axis", 0), args[1]),
+    "Constant": lambda _, node: _tensor_attribute(node),
+    "ConstantOfShape": _constant_of_shape,
+    "Cast": _cast,
+    "Equal": lambda args, _: torch.eq(args[0], args[1]),
+    "GreaterOrEqual": lambda args, _: torch.ge(args[0], args[1]),
+    "And": lambda args, _: torch.logical_and(args[0], args[1]),
+    "Not": lambda args, _: torch.logical_not(args[0]),
+    "Where": lambda args, _: torch.where(args[0], args[1], args[2]),
+    "Expand": _expand,
+    "Range": lambda args, _: torch.arange(args[0].item(), args[1].item(), args[2].item()),
 }
 
 # Weights with at least this share of zeros are treated as pruned: the zeros stay zero.
@@ -91,33 +209,38 @@ class OnnxModule(torch.nn.Module):
         unsupported = sorted({node.op_type for node in model.graph.node} - OPS.keys())
         if unsupported:
             raise CompressError(
-                f"fine-tuning (distill recover) supports ops {', '.join(sorted(OPS))}; "
+                f"fine-tuning supports ops {', '.join(sorted(OPS))}; "
                 f"the model also has {', '.join(unsupported)}"
             )
-        self.nodes = list(model.graph.node)
+        self.nodes = graph.topological_order(model)
         constants = {tensor.name for tensor in model.graph.initializer}
         self.input_names = [v.name for v in model.graph.input if v.name not in constants]
         self.output_name = model.graph.output[0].name
         self.weights = torch.nn.ParameterDict()
+        self.fixed: dict[str, torch.Tensor] = {}
         self.masks: dict[str, torch.Tensor] = {}
         self.names: dict[str, str] = {}  # ONNX name -> parameter key (keys cannot hold dots)
         for index, tensor in enumerate(model.graph.initializer):
-            array = numpy_helper.to_array(tensor)
-            if array.dtype != np.float32:
-                raise CompressError(f"fine-tuning needs float32 weights; {tensor.name} is not")
+            array = numpy_helper.to_array(tensor).copy()
+            if array.dtype != np.float32:  # indices and shapes: used, never trained
+                self.fixed[tensor.name] = torch.from_numpy(array)
+                continue
             key = f"w{index}"
             self.names[tensor.name] = key
-            self.weights[key] = torch.nn.Parameter(torch.from_numpy(array.copy()))
+            self.weights[key] = torch.nn.Parameter(torch.from_numpy(array))
             if array.ndim >= 2 and (array == 0).mean() >= PRUNED_ZERO_SHARE:
                 self.masks[key] = torch.from_numpy(array != 0)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        values: dict[str, torch.Tensor] = dict(zip(self.input_names, inputs, strict=False))
+        device = next(iter(self.weights.values())).device
+        values: dict[str, torch.Tensor] = dict(zip(self.input_names, inputs, strict=True))
+        values.update({name: tensor.to(device) for name, tensor in self.fixed.items()})
         for name, key in self.names.items():
             values[name] = self.weights[key]
         for node in self.nodes:
             args = [values[name] for name in node.input if name]
-            values[node.output[0]] = OPS[node.op_type](args, node)
+            result = OPS[node.op_type](args, node)
+            values[node.output[0]] = result.to(device)  # shape arithmetic starts on the CPU
         return values[self.output_name]
 
     def keep_pruned_zeros(self) -> None:
