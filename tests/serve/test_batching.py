@@ -146,3 +146,27 @@ def test_close_fails_what_is_still_queued() -> None:
             await asyncio.wait_for(queued, TIMEOUT)
 
     asyncio.run(scenario())
+
+
+def test_after_a_batch_of_n_it_waits_for_n_requests() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        batcher = await _batcher(recorder)  # an hour of max delay: only the rule dispatches
+        recorder.gate.clear()
+        blocker = asyncio.ensure_future(batcher.submit(_rows(0), 1))
+        await asyncio.sleep(0)
+        three = [asyncio.ensure_future(batcher.submit(_rows(1), 1)) for _ in range(3)]
+        await asyncio.sleep(0)
+        recorder.gate.set()
+        await asyncio.wait_for(asyncio.gather(blocker, *three), TIMEOUT)
+        assert recorder.batches == [1, 3]
+        first = asyncio.ensure_future(batcher.submit(_rows(2), 1))
+        second = asyncio.ensure_future(batcher.submit(_rows(3), 1))
+        await asyncio.sleep(0)
+        assert recorder.batches == [1, 3]  # two of the three expected: still filling
+        third = asyncio.ensure_future(batcher.submit(_rows(4), 1))
+        await asyncio.wait_for(asyncio.gather(first, second, third), TIMEOUT)
+        assert recorder.batches == [1, 3, 3]
+        await batcher.close()
+
+    asyncio.run(scenario())

@@ -3,14 +3,15 @@
 While a batch runs, new requests queue. When the worker is free, the queue is dispatched
 as soon as one of these holds:
 - it has `max_batch_size` rows;
-- no other admitted request is about to be submitted (`pending_arrivals() == 0`), so
-  waiting could only add latency (a lone client never waits);
-- the oldest queued request has waited `max_delay_s`.
-Requests queued while the previous batch ran are usually past their delay, so under load
-batches form without waiting. Requests whose non-batch axes differ cannot be merged; each
-such group runs as its own batch. Inference runs on one worker thread, never on the event
-loop; the loop and the worker talk through a queue and `call_soon_threadsafe`, the
-cheapest hand-off measured here (about half the cost of `run_in_executor`).
+- the oldest queued request has waited `max_delay_s`;
+- no other admitted request is about to be submitted (`pending_arrivals() == 0`) and at
+  least as many requests are queued as the previous batch had: clients answered by that
+  batch tend to come back, so under steady load the batch fills up, while a lone client
+  (previous batch of one) never waits.
+Requests whose non-batch axes differ cannot be merged; each such group runs as its own
+batch. Inference runs on one worker thread, never on the event loop; the loop and the
+worker talk through a queue and `call_soon_threadsafe`, the cheapest hand-off measured
+here (about half the cost of `run_in_executor`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class DynamicBatcher:
         self._queue: deque[_Request] = deque()
         self._queued_rows = 0
         self._running = False  # a batch is on the worker thread
+        self._expected = 1  # requests in the previous batch
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._work: queue.SimpleQueue[list[_Request] | None] = queue.SimpleQueue()
@@ -100,7 +102,8 @@ class DynamicBatcher:
         if self._running or not self._queue:
             return
         wait = self._queue[0].arrived + self._max_delay - self._loop.time()
-        if self._queued_rows < self._max_rows and self._pending_arrivals() > 0 and wait > 0:
+        filling = self._pending_arrivals() > 0 or len(self._queue) < self._expected
+        if filling and self._queued_rows < self._max_rows and wait > 0:
             if self._timer is None:
                 self._timer = self._loop.call_later(wait, self._timer_fired)
             return
@@ -128,6 +131,7 @@ class DynamicBatcher:
         kept.extend(self._queue)
         self._queue = kept
         self._queued_rows -= rows
+        self._expected = len(batch)
         return batch
 
     def _finished(self, batch: list[_Request], results: list[Result]) -> None:
