@@ -175,3 +175,26 @@ def test_deployment_rolls_out_scales_and_works_with_kubectl(cluster: Cluster) ->
     cluster.apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 3}})
     wait_for(lambda: rolled_out(cluster, 3), "3 replicas again")
     assert all(answer(pod, port).endswith(" 2") for pod in serving_pods(cluster))
+
+
+@pytest.mark.slow
+def test_a_stuck_rollout_reports_its_progress_deadline(cluster: Cluster) -> None:
+    stuck = deployment(random.randint(20000, 29999), "1")
+    stuck["metadata"]["name"] = "stuck"
+    stuck["spec"]["progressDeadlineSeconds"] = 2
+    stuck["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/web:1"
+    cluster.apps.create_namespaced_deployment("default", stuck)
+
+    def progressing() -> Any:
+        found = cluster.apps.read_namespaced_deployment("stuck", "default")
+        conditions = found.status.conditions or []
+        return next((c for c in conditions if c.type == "Progressing"), None)
+
+    timed_out = wait_for(
+        lambda: (c := progressing()) and c.reason == "ProgressDeadlineExceeded" and c, "deadline"
+    )
+    assert timed_out.status == "False"
+    assert timed_out.message.startswith('ReplicaSet "stuck-')
+    assert "timed out progressing" in timed_out.message
+    result = Kubectl(cluster.sandbox).run("rollout", "status", "deployment/stuck", check=False)
+    assert 'deployment "stuck" exceeded its progress deadline' in result

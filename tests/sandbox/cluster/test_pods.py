@@ -14,7 +14,7 @@ from tests.sandbox.apiserver.kubectl import Kubectl
 from tests.sandbox.cluster.conftest import Cluster, is_ready, processes_with, wait_for
 
 READER = """
-cat /scratch/seed.txt
+cat seed.txt
 cat /etc/modeldeploy/greeting
 cat /models/model.txt
 echo written > /models/output.txt
@@ -67,6 +67,7 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
         "name": "reader",
         "image": "modeldeploy/modeldeploy",
         "command": ["sh", "-c", READER],
+        "workingDir": "/scratch",
         "env": [
             {
                 "name": "GREETING",
@@ -243,6 +244,7 @@ def test_probes_drive_readiness_and_restarts(cluster: Cluster) -> None:
         "image": "modeldeploy/modeldeploy",
         "command": ["python", "-m", "http.server", "--bind", "$(POD_IP)", str(port)],
         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "startupProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1, "failureThreshold": 30},
         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1},
     }
     cluster.core.create_namespaced_pod("default", pod("probed", [worker, web]))
@@ -259,6 +261,7 @@ def test_probes_drive_readiness_and_restarts(cluster: Cluster) -> None:
     assert last is not None
     assert last.exit_code in (137, 143)
     assert container("web").restart_count == 0
+    assert container("web").started
     events = cluster.core.list_namespaced_event(
         "default", field_selector="involvedObject.name=probed"
     )
