@@ -92,6 +92,9 @@ def run(spec: JobSpec, environ: Mapping[str, str]) -> dict[str, Any]:
     if store_path is None:
         raise CompressError(f"artifactStore {spec.artifact_store}: use a directory or pvc:// path")
     store = ArtifactStore(store_path)
+    report_file = None if spec.report_path is None else local_path(spec.report_path, environ)
+    if spec.report_path is not None and report_file is None:
+        raise CompressError(f"reportPath {spec.report_path}: use a file or pvc:// path")
     with tempfile.TemporaryDirectory(prefix="modeldeploy-compress-") as workdir:
         model_file = fetch(spec.model_uri, Path(workdir), environ, "model")
         model_sha256 = verify_sha256(model_file, spec.sha256, "model")
@@ -102,13 +105,10 @@ def run(spec: JobSpec, environ: Mapping[str, str]) -> dict[str, Any]:
             log.info("reusing artifact %s from an earlier run", earlier["digest"])
             result = {**earlier, "reused": True}
         else:
-            result = _compress(spec, original, model_sha256, Path(workdir), environ)
-            if result["passed"]:
-                store.put(result.pop("model"), result, fingerprint)
-            else:
-                result.pop("model")
-    if spec.report_path:
-        report_file = local_path(spec.report_path, environ) or Path(spec.report_path)
+            compressed, result = _compress(spec, original, model_sha256, Path(workdir), environ)
+            if result["passed"]:  # a model that failed the gate is never stored
+                store.put(compressed, result, fingerprint)
+    if report_file is not None:
         write_atomically(report_file, _json(result))
     log.info("%s: %s", "passed" if result["passed"] else "FAILED", result["reason"])
     return result
@@ -124,7 +124,8 @@ def _compress(
     model_sha256: str,
     workdir: Path,
     environ: Mapping[str, str],
-) -> dict[str, Any]:
+) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The compressed model and its report (without `digest`/`artifact`: not stored yet)."""
     evaluation = spec.evaluation
     dataset_file = fetch(evaluation.dataset_uri, workdir, environ, "evaluation dataset")
     dataset = load_dataset(dataset_file, evaluation.dataset_uri, original)
@@ -156,10 +157,9 @@ def _compress(
     untouched = [step["type"] for step in steps if step["outcome"] == "nothing-to-compress"]
     if untouched:
         reason += f"; nothing to compress for {', '.join(untouched)}"
-    return {
+    return compressed_model, {
         "passed": passed,
         "reason": reason,
-        "model": compressed_model,
         "source": {"uri": spec.model_uri, "sha256": model_sha256},
         "metric": {
             "name": name,

@@ -7,8 +7,6 @@ A `pvc://claim/path` URI names a file on a PersistentVolumeClaim that the Job mo
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -128,9 +126,3 @@ def verify_sha256(path: Path, expected: str | None, what: str) -> str:
         if wanted != actual:
             raise CompressError(f"{what} sha256 mismatch: expected {wanted}, got {actual}")
     return actual
-
-
-def copy_atomically(source: Path, target: Path) -> None:
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, staging)
-    staging.replace(target)
