@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+import boto3
+import botocore.exceptions
 import pytest
 
 from modeldeploy.compress import sources
@@ -87,3 +89,30 @@ def test_pvc_uri_resolves_under_the_mount_root(tmp_path: Path) -> None:
 def test_malformed_remote_uris_are_refused(tmp_path: Path, uri: str, message: str) -> None:
     with pytest.raises(CompressError, match=message):
         sources.fetch(uri, tmp_path, {}, "model")
+
+
+class _FakeS3:
+    """Stands in for boto3's S3 client: one object, `models/model.onnx` in bucket `b`."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, int]:  # noqa: N803 (boto3 names)
+        if (Bucket, Key) != ("b", "models/model.onnx"):
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "NoSuchKey", "Message": "missing"}}, "HeadObject"
+            )
+        return {"ContentLength": len(self.content)}
+
+    def download_file(self, bucket: str, key: str, target: str) -> None:
+        Path(target).write_bytes(self.content)
+
+
+def test_s3_download_and_missing_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(boto3, "client", lambda service: _FakeS3(b"onnx bytes"))
+
+    path = sources.fetch("s3://b/models/model.onnx", tmp_path, {}, "model")
+
+    assert path.read_bytes() == b"onnx bytes"
+    with pytest.raises(CompressError, match=r"cannot download model s3://b/absent: NoSuchKey"):
+        sources.fetch("s3://b/absent", tmp_path, {}, "model")
