@@ -28,9 +28,17 @@ _STOP_TIMEOUT = 30.0
 class Cluster:
     """The running cluster: `api` (kubernetes ApiClient), `core`, `apps`, `batch`, `directory`."""
 
-    def __init__(self, sandbox: SandboxApi, isolate: bool | None = None) -> None:
+    def __init__(
+        self,
+        sandbox: SandboxApi,
+        isolate: bool | None = None,
+        with_node: bool = True,
+        node_grace_seconds: float = 40.0,
+    ) -> None:
         self.sandbox = sandbox
         self.isolate = isolate
+        self.with_node = with_node
+        self.node_grace_seconds = node_grace_seconds
         self.directory = sandbox.directory
         self.api = k8s_config.new_client_from_config(config_file=str(sandbox.kubeconfig))
         self.core = k8s.CoreV1Api(self.api)
@@ -53,6 +61,8 @@ class Cluster:
                     job_backoff=Backoff(base_seconds=0.2, max_seconds=1.0),
                     crash_backoff=0.5,
                     isolate=self.isolate,
+                    node_grace_seconds=self.node_grace_seconds,
+                    with_node=self.with_node,
                 )
             )
         except BaseException as error:  # surfaced by the tests through `self.error`
@@ -62,7 +72,8 @@ class Cluster:
 
     def start(self) -> None:
         self._thread.start()
-        wait_for(lambda: len(self.core.list_node().items) == 2 or None, "2 nodes registered")
+        if self.with_node:
+            wait_for(lambda: len(self.core.list_node().items) == 2 or None, "2 nodes registered")
 
     def stop(self) -> None:
         if self._stop is not None and not self._loop.is_closed():

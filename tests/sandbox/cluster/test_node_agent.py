@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from tests.sandbox.cluster.conftest import processes_with, wait_for
+from tests.sandbox.cluster.conftest import Cluster, processes_with, wait_for
 from tests.sandbox.conftest import SandboxApi
 
 from modeldeploy.sandbox.node.config import load_nodes
@@ -39,59 +38,102 @@ def test_node_config_errors_name_the_field(tmp_path: Path) -> None:
         load_nodes(config)
 
 
-@pytest.mark.slow
-def test_a_standalone_node_registers_renews_its_lease_and_runs_bound_pods(
-    sandbox_api: SandboxApi, tmp_path: Path
-) -> None:
-    config = tmp_path / "nodes.yaml"
-    config.write_text(NODES)
-    marker = f"edge-pod-{uuid.uuid4().hex[:8]}"
-    command = [str(MODELDEPLOY), "sandbox", "node", "--kubeconfig", str(sandbox_api.kubeconfig)]
-    agent = subprocess.Popen(
-        [*command, "--dir", str(tmp_path / "node"), "--config", str(config)],
+def start_node(sandbox: SandboxApi, directory: Path, config: Path) -> subprocess.Popen[bytes]:
+    command = [str(MODELDEPLOY), "sandbox", "node", "--kubeconfig", str(sandbox.kubeconfig)]
+    return subprocess.Popen(
+        [*command, "--dir", str(directory), "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    api = k8s_config.new_client_from_config(config_file=str(sandbox_api.kubeconfig))
+
+
+def ready(core: k8s.CoreV1Api) -> str | None:
+    nodes = core.list_node().items
+    if not nodes:
+        return None
+    return next(c.status for c in nodes[0].status.conditions if c.type == "Ready")
+
+
+def pod_phase(core: k8s.CoreV1Api, name: str) -> str:
+    return str(core.read_namespaced_pod(name, "default").status.phase)
+
+
+@pytest.mark.slow
+def test_a_standalone_node_joins_leaves_and_comes_back(
+    sandbox_api: SandboxApi, tmp_path: Path
+) -> None:
+    # Controllers and scheduler of the sandbox, but the node is `modeldeploy sandbox node`.
+    cluster = Cluster(sandbox_api, with_node=False, node_grace_seconds=2)
+    cluster.start()
+    config = tmp_path / "nodes.yaml"
+    config.write_text(NODES)
+    marker = f"edge-pod-{uuid.uuid4().hex[:8]}"
+    agent = start_node(sandbox_api, tmp_path / "node", config)
+    core = cluster.core
     try:
-        core = k8s.CoreV1Api(api)
-        wait_for(lambda: core.list_node().items or None, "the edge node")
+        wait_for(lambda: ready(core) == "True" or None, "the edge node Ready")
         (node,) = core.list_node().items
         assert node.metadata.name == "edge"
         assert node.metadata.labels["zone"] == "lab"
         assert node.metadata.labels["pool"] == "edge"
         assert node.status.allocatable["cpu"] == "2"
-        assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
-        lease = k8s.CoordinationV1Api(api).read_namespaced_lease("edge", "kube-node-lease")
+        lease = k8s.CoordinationV1Api(cluster.api).read_namespaced_lease("edge", "kube-node-lease")
         assert lease.spec.holder_identity == "edge"
         assert lease.spec.lease_duration_seconds == 40
 
-        # No scheduler runs here: a pod bound by hand is this node's to run.
-        script = f"sleep 300; : {marker}"
         container = {
             "name": "c",
             "image": "modeldeploy/modeldeploy",
-            "command": ["sh", "-c", script],
+            "command": ["sh", "-c", f"sleep 300; : {marker}"],
         }
         core.create_namespaced_pod(
-            "default",
-            {
-                "metadata": {"name": "bound"},
-                "spec": {"nodeName": "edge", "containers": [container]},
-            },
+            "default", {"metadata": {"name": "first"}, "spec": {"containers": [container]}}
         )
-        wait_for(
-            lambda: core.read_namespaced_pod("bound", "default").status.phase == "Running" or None,
-            "the bound pod running",
-        )
+        wait_for(lambda: pod_phase(core, "first") == "Running" or None, "the first pod running")
+        assert core.read_namespaced_pod("first", "default").spec.node_name == "edge"
         assert processes_with(marker)
-        assert core.read_namespaced_pod("bound", "default").status.pod_ip.startswith("127.0.")
 
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
         assert processes_with(marker) == []
+
+        # Without lease renewals the node turns Unknown and unreachable-tainted.
+        wait_for(lambda: ready(core) == "Unknown" or None, "the node to go Unknown", 20)
+        taints = core.read_node("edge").spec.taints
+        assert [(t.key, t.effect) for t in taints] == [
+            ("node.kubernetes.io/unreachable", "NoSchedule")
+        ]
+
+        def first_ready() -> str:
+            conditions = core.read_namespaced_pod("first", "default").status.conditions
+            return str(next(c.status for c in conditions if c.type == "Ready"))
+
+        wait_for(lambda: first_ready() == "False" or None, "the lost node's pod not ready")
+        core.create_namespaced_pod(
+            "default", {"metadata": {"name": "second"}, "spec": {"containers": [container]}}
+        )
+
+        def unschedulable() -> str | None:
+            conditions = core.read_namespaced_pod("second", "default").status.conditions or []
+            return next((c.message for c in conditions if c.reason == "Unschedulable"), None)
+
+        assert wait_for(unschedulable, "second Unschedulable") == (
+            "0/1 nodes are available: 1 node(s) had untolerated taint "
+            "{node.kubernetes.io/unreachable: }. preemption: 0/1 nodes are available: "
+            "1 Preemption is not helpful for scheduling."
+        )
+
+        # The agent comes back: Ready again, taint gone, the waiting pod runs, the old one again.
+        agent = start_node(sandbox_api, tmp_path / "node", config)
+        wait_for(lambda: pod_phase(core, "second") == "Running" or None, "second running", 30)
+        assert ready(core) == "True"
+        assert not core.read_node("edge").spec.taints
+        wait_for(lambda: pod_phase(core, "first") == "Running" or None, "first running again")
+        restarts = core.read_namespaced_pod("first", "default").status.container_statuses[0]
+        assert restarts.restart_count == 1
     finally:
-        api.close()
         if agent.poll() is None:
-            agent.kill()
+            agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=30)
+        cluster.stop()
+    assert processes_with(marker) == []

@@ -11,11 +11,17 @@ from modeldeploy.sandbox.controllers.deployment import DeploymentController
 from modeldeploy.sandbox.controllers.endpoints import EndpointsController
 from modeldeploy.sandbox.controllers.job import JobController
 from modeldeploy.sandbox.controllers.jobplan import Backoff
+from modeldeploy.sandbox.controllers.nodes import NodeLifecycleController
 from modeldeploy.sandbox.controllers.replicaset import ReplicaSetController
 from modeldeploy.sandbox.controllers.volumes import ClaimBinder
 
 
-async def run(kubeconfig: Path, stop: asyncio.Event, job_backoff: Backoff | None = None) -> None:
+async def run(
+    kubeconfig: Path,
+    stop: asyncio.Event,
+    job_backoff: Backoff | None = None,
+    node_grace_seconds: float = 40.0,
+) -> None:
     """The controller manager: returns once `stop` is set, leaving nothing running."""
     client = KubeClient.from_kubeconfig(kubeconfig, "modeldeploy-sandbox/controller-manager")
     controllers: list[Controller] = [
@@ -24,6 +30,7 @@ async def run(kubeconfig: Path, stop: asyncio.Event, job_backoff: Backoff | None
         JobController(client, job_backoff or Backoff()),
         EndpointsController(client),
         ClaimBinder(client),
+        NodeLifecycleController(client, node_grace_seconds),
     ]
     try:
         await run_until_stopped(stop, *(controller.run() for controller in controllers))

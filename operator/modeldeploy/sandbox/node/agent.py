@@ -131,6 +131,11 @@ def node_object(config: NodeConfig, now: str) -> dict[str, Any]:
     }
 
 
+def _is_ready(node: Obj) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 class NodeAgent:
     def __init__(self, client: KubeClient, options: AgentOptions) -> None:
         self.client = client
@@ -274,7 +279,7 @@ class NodeAgent:
                 try:
                     node = await self.client.get(NODES.path(name=config.name))
                     await self._renew_lease(config, str(node["metadata"]["uid"]))
-                    if loop.time() - last_status >= STATUS_SECONDS:
+                    if loop.time() - last_status >= STATUS_SECONDS or not _is_ready(node):
                         await self._post_ready(config, node)
                 except ApiError as error:
                     if error.status == 404:
@@ -286,10 +291,15 @@ class NodeAgent:
             await asyncio.sleep(RENEW_SECONDS)
 
     async def _post_ready(self, config: NodeConfig, node: Obj) -> None:
+        """This node's own view (Ready, no pressure), keeping transition times that still hold."""
         now = format_time(utc_now())
+        previous = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
         conditions = []
-        for condition in (node.get("status") or {}).get("conditions") or []:
-            conditions.append({**condition, "lastHeartbeatTime": now})
+        for condition in node_object(config, now)["status"]["conditions"]:
+            before = previous.get(condition["type"]) or {}
+            if before.get("status") == condition["status"]:
+                condition["lastTransitionTime"] = before.get("lastTransitionTime", now)
+            conditions.append(condition)
         await self.client.merge_patch(
             NODES.path(name=config.name, subresource="status"),
             {"status": {"conditions": conditions}},

@@ -23,14 +23,17 @@ async def run_components(
     job_backoff: Backoff | None = None,
     crash_backoff: float = 10.0,
     isolate: bool | None = None,
+    node_grace_seconds: float = 40.0,
+    with_node: bool = True,
 ) -> None:
-    """Controllers, scheduler and node agent (default nodes) until `stop` is set."""
+    """Controllers, scheduler and (unless `with_node` is false) the node agent with the default
+    nodes, until `stop` is set."""
     options = agent.AgentOptions(directory=directory, crash_backoff=crash_backoff, isolate=isolate)
     await run_until_stopped(
         stop,
-        controllers.run(kubeconfig, stop, job_backoff),
+        controllers.run(kubeconfig, stop, job_backoff, node_grace_seconds),
         scheduler.run(kubeconfig, stop),
-        agent.run(kubeconfig, stop, options),
+        *([agent.run(kubeconfig, stop, options)] if with_node else []),
     )
 
 
