@@ -123,6 +123,14 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
+def test_the_project_image_runs_the_installed_modeldeploy(cluster: Cluster) -> None:
+    entry = {"name": "c", "image": "docker.io/modeldeploy/modeldeploy:0.1.0", "args": ["--version"]}
+    cluster.core.create_namespaced_pod("default", pod("version", [entry], restartPolicy="Never"))
+    wait_for(lambda: phase(cluster, "version") == "Succeeded", "version to succeed")
+    assert cluster.core.read_namespaced_pod_log("version", "default").startswith("modeldeploy ")
+
+
+@pytest.mark.slow
 def test_a_command_that_cannot_run_fails_to_start(cluster: Cluster) -> None:
     missing = {"name": "c", "image": "modeldeploy/modeldeploy", "command": ["no-such-tool", "-v"]}
     cluster.core.create_namespaced_pod("default", pod("broken", [missing], restartPolicy="Never"))
