@@ -59,6 +59,7 @@ def test_stopping_or_killing_sandbox_up_ends_every_pod_process(tmp_path: Path) -
         sandbox.send_signal(signal.SIGINT)  # Ctrl-C
         assert sandbox.wait(timeout=60) == 0
         assert processes_with(marker) == []
+        assert processes_with(str(directory)) == []  # no launcher or init process either
 
         # The pod is still in the API: a new `sandbox up` runs it again; SIGKILL it this time.
         os.remove(directory / "kubeconfig")
@@ -67,6 +68,7 @@ def test_stopping_or_killing_sandbox_up_ends_every_pod_process(tmp_path: Path) -
         sandbox.kill()
         sandbox.wait(timeout=30)
         wait_for(lambda: processes_with(marker) == [] or None, "no process after SIGKILL", 10)
+        wait_for(lambda: processes_with(str(directory)) == [] or None, "no launcher left", 10)
     finally:
         if sandbox.poll() is None:
             sandbox.kill()
