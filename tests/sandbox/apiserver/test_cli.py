@@ -29,8 +29,11 @@ def test_up_status_down(tmp_path: Path) -> None:
         text=True,
     )
     try:
+        # Generous: on a loaded machine starting Python and the sandbox's parts takes a while.
         eventually(
-            lambda: _run("status", "--dir", str(directory)).returncode == 0, "the sandbox to answer"
+            lambda: _run("status", "--dir", str(directory)).returncode == 0,
+            "the sandbox to answer",
+            seconds=120,
         )
         status = _run("status", "--dir", str(directory))
         assert "sandbox running" in status.stdout
@@ -40,7 +43,7 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert "already running" in again.stderr
         down = _run("down", "--dir", str(directory))
         assert down.returncode == 0
-        out, _ = server.communicate(timeout=30)
+        out, _ = server.communicate(timeout=120)
         assert server.returncode == 0
         assert f"export KUBECONFIG={directory.resolve() / 'kubeconfig'}" in out
         assert _run("status", "--dir", str(directory)).returncode == 1

@@ -321,9 +321,9 @@ class ResourceRoutes:
                 await _send(response, "ERROR", gone.status())
                 return response
             else:
-                for change in store.changes_since(int(since)):
+                for change in store.changes_since(int(since), rt.storage_key):
                     event = watch_event(change, namespace if rt.namespaced else None, matches)
-                    if event and change.key == rt.storage_key:
+                    if event:
                         initial.append(event)
             last_rv = store.resource_version
             initial = [(kind, self._shown(rt, obj, as_table)) for kind, obj in initial]

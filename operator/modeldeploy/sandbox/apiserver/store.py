@@ -42,6 +42,21 @@ class Change:
     old: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class LoggedChange:
+    """A change as the in-memory log keeps it: JSON text, parsed only when a watch replays it."""
+
+    rv: int
+    key: Key
+    type: str
+    body: str
+    old: str | None
+
+    def parsed(self) -> Change:
+        old = json.loads(self.old) if self.old else None
+        return Change(self.rv, self.key, self.type, json.loads(self.body), old)
+
+
 def object_id(obj: dict[str, Any]) -> ObjectId:
     metadata = obj["metadata"]
     return (metadata.get("namespace") or "", metadata["name"])
@@ -59,13 +74,12 @@ class Store:
             "SELECT grp, resource, namespace, name, body FROM objects"
         ):
             self._objects.setdefault((grp, resource), {})[(namespace, name)] = json.loads(body)
-        self.history: deque[Change] = deque(maxlen=history)
+        self.history: deque[LoggedChange] = deque(maxlen=history)
         for rv, grp, resource, kind, body, old in self._db.execute(
             "SELECT rv, grp, resource, type, body, old FROM changes ORDER BY rv DESC LIMIT ?",
             (history,),
         ):
-            old_obj = json.loads(old) if old else None
-            self.history.appendleft(Change(rv, (grp, resource), kind, json.loads(body), old_obj))
+            self.history.appendleft(LoggedChange(rv, (grp, resource), kind, body, old))
         row = self._db.execute("SELECT value FROM counters WHERE name = 'rv'").fetchone()
         self.resource_version: int = row[0] if row else 1
         # Everything at or before this version that is not in `history` is compacted.
@@ -102,7 +116,7 @@ class Store:
             self._db.execute(
                 "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)", (*key, *oid, body)
             )
-            self._log(change)
+            self._log(change, body)
         self._objects.setdefault(key, {})[oid] = copy.deepcopy(obj)
         return change
 
@@ -118,24 +132,26 @@ class Store:
                 "DELETE FROM objects WHERE grp = ? AND resource = ? AND namespace = ? AND name = ?",
                 (*key, *oid),
             )
-            self._log(change)
+            self._log(change, json.dumps(final, separators=(",", ":")))
         self._objects.get(key, {}).pop(oid, None)
         return change
 
-    def _log(self, change: Change) -> None:
+    def _log(self, change: Change, body: str) -> None:
+        """Append to the change log; `body` is the JSON text of `change.obj`."""
         old = json.dumps(change.old, separators=(",", ":")) if change.old else None
+        logged = LoggedChange(change.rv, change.key, change.type, body, old)
         self._db.execute(
             "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)",
-            (change.rv, *change.key, change.type, json.dumps(change.obj), old),
+            (logged.rv, *logged.key, logged.type, logged.body, logged.old),
         )
         self._db.execute("INSERT OR REPLACE INTO counters VALUES ('rv', ?)", (change.rv,))
         if len(self.history) == self._history_size:
             self.compacted = self.history[0].rv
-        self.history.append(change)
+        self.history.append(logged)
         self.resource_version = change.rv
         if change.rv % 1000 == 0:
             self._db.execute("DELETE FROM changes WHERE rv <= ?", (self.compacted,))
 
-    def changes_since(self, rv: int) -> list[Change]:
-        """The logged changes after `rv`; the caller checks `rv >= compacted` first."""
-        return [change for change in self.history if change.rv > rv]
+    def changes_since(self, rv: int, key: Key) -> list[Change]:
+        """The logged changes of `key` after `rv`; the caller checks `rv >= compacted` first."""
+        return [logged.parsed() for logged in self.history if logged.rv > rv and logged.key == key]
