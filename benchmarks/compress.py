@@ -101,6 +101,17 @@ def _chains(data: Path) -> dict[str, tuple[dict[str, Any], list[tuple[str, list[
                         }
                     ],
                 ),
+                (
+                    "distill transformer student 3 of 6 layers",
+                    [
+                        {
+                            "type": "distill",
+                            "student": {"type": "transformer", "numLayers": 3},
+                            "epochs": 2,
+                            "datasetUri": text.train.as_uri(),
+                        }
+                    ],
+                ),
             ],
         ),
         "digits": (
@@ -217,9 +228,7 @@ def _chain_result(
         f"batch{batch}": latency["original"][batch]["p50_ms"] / figures["p50_ms"]
         for batch, figures in latency["compressed"].items()
     }
-    logging.info(
-        "%s: %s", name, json.dumps({k: result.get(k) for k in ("ratio", "speedup", "metric")})
-    )
+    log.info("%s: %s", name, json.dumps({k: result.get(k) for k in ("ratio", "speedup", "metric")}))
     return result
 
 
