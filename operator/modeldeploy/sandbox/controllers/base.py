@@ -7,12 +7,12 @@ import logging
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
-import aiohttp
-
-from modeldeploy.sandbox.controllers.client import PODS, ApiError, Kind, KubeClient, Obj
+from modeldeploy.sandbox.controllers.client import API_ERRORS, PODS, ApiError, Kind, KubeClient, Obj
 from modeldeploy.sandbox.controllers.informer import Informer, WorkQueue
 
 log = logging.getLogger(__name__)
+# Errors a reconcile is retried after (with a per-key exponential back-off).
+_RETRIED: tuple[type[Exception], ...] = (*API_ERRORS, OSError, ValueError)
 
 
 def controller_owner(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -94,7 +94,7 @@ class Controller:
                 self._failures.pop(key, None)
                 if again is not None:
                     self.queue.add_after(key, again)
-            except (ApiError, aiohttp.ClientError, OSError, ValueError) as error:
+            except _RETRIED as error:
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
                 if not (isinstance(error, ApiError) and error.status == 409):

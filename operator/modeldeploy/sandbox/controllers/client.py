@@ -69,6 +69,10 @@ class ApiError(Exception):
         self.message = message
 
 
+# What a call to the API server can raise that a retry may fix (answers, connections, timeouts).
+API_ERRORS: tuple[type[Exception], ...] = (ApiError, aiohttp.ClientError, TimeoutError)
+
+
 @dataclass(frozen=True)
 class Connection:
     server: str

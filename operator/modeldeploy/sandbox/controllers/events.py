@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import aiohttp
-
-from modeldeploy.sandbox.controllers.client import EVENTS, ApiError, KubeClient, Obj
+from modeldeploy.sandbox.controllers.client import API_ERRORS, EVENTS, KubeClient, Obj
 from modeldeploy.sandbox.controllers.clock import format_micro_time, format_time, utc_now
 
 log = logging.getLogger(__name__)
@@ -49,5 +47,5 @@ async def record_event(
     }
     try:
         await client.create(EVENTS.path(metadata["namespace"]), event)
-    except (ApiError, aiohttp.ClientError) as error:
+    except API_ERRORS as error:
         log.debug("event %s for %s not recorded: %s", reason, metadata["name"], error)

@@ -7,14 +7,13 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import aiohttp
-
-from modeldeploy.sandbox.controllers.client import ApiError, Kind, KubeClient, Obj
+from modeldeploy.sandbox.controllers.client import API_ERRORS, ApiError, Kind, KubeClient, Obj
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Obj], None]
 WATCH_TIMEOUT_SECONDS = 240
+_WATCH_ERRORS: tuple[type[Exception], ...] = (*API_ERRORS, ValueError, OSError)
 
 
 def object_key(obj: Obj) -> str:
@@ -115,7 +114,7 @@ class Informer:
                 delay = 0.2
                 while True:
                     version = await self._watch(version)
-            except (ApiError, aiohttp.ClientError, ValueError, OSError) as error:
+            except _WATCH_ERRORS as error:
                 if not (isinstance(error, ApiError) and error.status == 410):
                     log.warning("watch %s failed: %s", self.kind.plural, error)
                     await asyncio.sleep(delay)

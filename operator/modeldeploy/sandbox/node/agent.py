@@ -8,6 +8,7 @@ any API server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 import shutil
@@ -21,6 +22,7 @@ from modeldeploy import __version__
 from modeldeploy.sandbox.apiserver.server import POD_LOG_DIR
 from modeldeploy.sandbox.controllers.base import run_until_stopped
 from modeldeploy.sandbox.controllers.client import (
+    API_ERRORS,
     CONFIGMAPS,
     LEASES,
     NAMESPACES,
@@ -208,7 +210,7 @@ class NodeAgent:
     async def _run_worker(self, uid: str, worker: PodWorker) -> None:
         try:
             await worker.main(self.options.shutdown_grace)
-        except ApiError as error:
+        except API_ERRORS as error:
             log.warning("pod %s/%s: %s", worker.namespace, worker.name, error)
         finally:
             self.workers.pop(uid, None)
@@ -281,8 +283,8 @@ class NodeAgent:
                     await self._renew_lease(config, str(node["metadata"]["uid"]))
                     if loop.time() - last_status >= STATUS_SECONDS or not _is_ready(node):
                         await self._post_ready(config, node)
-                except ApiError as error:
-                    if error.status == 404:
+                except API_ERRORS as error:
+                    if isinstance(error, ApiError) and error.status == 404:
                         await self.register()  # someone deleted the Node: register again
                     else:
                         log.warning("heartbeat of %s failed: %s", config.name, error)
@@ -306,7 +308,14 @@ class NodeAgent:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.register()
+        while not stop.is_set():
+            try:
+                await self.register()
+                break
+            except API_ERRORS as error:  # the API server may come up after the node
+                log.warning("registering nodes failed, retrying: %s", error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
         try:
             await run_until_stopped(
                 stop, self.heartbeat(), *(informer.run() for informer in self.informers)

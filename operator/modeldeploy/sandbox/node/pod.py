@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import shutil
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modeldeploy.sandbox.apiserver.logs import pod_log_dir
-from modeldeploy.sandbox.controllers.client import PODS, ApiError, KubeClient, Obj
+from modeldeploy.sandbox.controllers.client import API_ERRORS, PODS, ApiError, KubeClient, Obj
 from modeldeploy.sandbox.controllers.clock import format_time, utc_now
 from modeldeploy.sandbox.controllers.events import record_event
 from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, expand
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096
 EVENT_REPEAT_SECONDS = 60.0
+_VOLUME_RETRIES: tuple[type[Exception], ...] = (VolumeError, *API_ERRORS)
+_CONFIG_RETRIES: tuple[type[Exception], ...] = (ConfigError, VolumeError, *API_ERRORS)
 COMPONENT = "kubelet"
 
 
@@ -226,12 +229,18 @@ class PodWorker:
         return status
 
     async def publish_loop(self) -> None:
-        """Writes pods/status whenever something changed (coalescing bursts)."""
+        """Writes pods/status whenever something changed (coalescing bursts); an API server
+        that does not answer gets the newest status once it is back."""
         while True:
             await self._dirty.wait()
             await asyncio.sleep(0.02)
             self._dirty.clear()
-            await self.publish()
+            try:
+                await self.publish()
+            except API_ERRORS as error:
+                log.info("pod %s/%s: status not written yet: %s", self.namespace, self.name, error)
+                self._dirty.set()
+                await asyncio.sleep(1.0)
 
     async def publish(self) -> None:
         if self.finished_before:
@@ -279,16 +288,22 @@ class PodWorker:
                 state.ready = False
                 state.state = {"terminated": self._terminated(state, state.process.files, result)}
         if not self.removed:
-            with contextlib.suppress(ApiError):
+            with contextlib.suppress(*API_ERRORS):
                 await self.publish()
 
     async def _delete_from_api(self) -> None:
+        """The final DELETE (grace 0), retried until the API server takes it."""
         body = {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}
-        try:
-            await self.runtime.client.delete(PODS.path(self.namespace, self.name), body)
-        except ApiError as error:
-            if error.status not in (404, 409):
-                raise
+        for attempt in itertools.count():
+            try:
+                await self.runtime.client.delete(PODS.path(self.namespace, self.name), body)
+                return
+            except ApiError as error:
+                if error.status in (404, 409):
+                    return  # gone already, or a new pod of the same name
+            except API_ERRORS:
+                pass
+            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
     async def run(self) -> None:
         """Until the pod ends (or forever for pods that keep running); deletion cancels it."""
@@ -366,7 +381,7 @@ class PodWorker:
                     self.pod_ip,
                     self.runtime.host_ip,
                 )
-            except VolumeError as error:
+            except _VOLUME_RETRIES as error:
                 attempt += 1
                 await self.event("Warning", "FailedMount", f"MountVolume.SetUp failed: {error}")
                 await self._sleep_or_change(min(0.5 * attempt, 5.0))
@@ -421,7 +436,7 @@ class PodWorker:
                 self.pod, spec, self.runtime.lookup, self.pod_ip, self.runtime.host_ip
             )
             mounts = container_mounts(spec, volumes, read_only_volumes(self.pod))
-        except (ConfigError, VolumeError) as error:
+        except _CONFIG_RETRIES as error:
             state.wait("CreateContainerConfigError", str(error))
             await self.event("Warning", "Failed", f"Error: {error}")
             self.mark_dirty()
