@@ -7,8 +7,8 @@ import contextlib
 import itertools
 import logging
 import shutil
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,12 @@ from modeldeploy.sandbox.apiserver.logs import pod_log_dir
 from modeldeploy.sandbox.controllers.client import API_ERRORS, PODS, ApiError, KubeClient, Obj
 from modeldeploy.sandbox.controllers.clock import format_time, utc_now
 from modeldeploy.sandbox.controllers.events import record_event
+from modeldeploy.sandbox.node.container import ContainerState, terminated_state
 from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, expand
 from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line, entrypoint
-from modeldeploy.sandbox.node.probes import ProbeState, probe_once, run_exec
-from modeldeploy.sandbox.node.runtime import ContainerFiles, ContainerProcess, Exit, start_container
+from modeldeploy.sandbox.node.probes import run_exec
+from modeldeploy.sandbox.node.probing import ProbeHooks, supervise_probes
+from modeldeploy.sandbox.node.runtime import ContainerFiles, Exit, start_container
 from modeldeploy.sandbox.node.status import pod_conditions, pod_phase, qos_class
 from modeldeploy.sandbox.node.volumes import (
     Fetch,
@@ -32,7 +34,6 @@ from modeldeploy.sandbox.node.volumes import (
 
 log = logging.getLogger(__name__)
 
-MESSAGE_LIMIT = 4096
 EVENT_REPEAT_SECONDS = 60.0
 _VOLUME_RETRIES: tuple[type[Exception], ...] = (VolumeError, *API_ERRORS)
 _CONFIG_RETRIES: tuple[type[Exception], ...] = (ConfigError, VolumeError, *API_ERRORS)
@@ -54,44 +55,6 @@ class NodeRuntime:
     lookup: Lookup
     crash_backoff: float = 10.0
     max_backoff: float = 300.0
-
-
-@dataclass
-class ContainerState:
-    spec: Obj
-    pod_uid: str
-    restart_count: int = 0
-    state: dict[str, Any] = field(
-        default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}}
-    )
-    last_state: dict[str, Any] = field(default_factory=dict)
-    ready: bool = False
-    started: bool = False
-    process: ContainerProcess | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.spec["name"])
-
-    def status(self) -> dict[str, Any]:
-        image = str(self.spec.get("image", ""))
-        status: dict[str, Any] = {
-            "name": self.name,
-            "image": image,
-            "imageID": "",
-            "ready": self.ready,
-            "started": self.started,
-            "restartCount": self.restart_count,
-            "state": self.state,
-            "lastState": self.last_state,
-        }
-        if self.process is not None or "terminated" in self.state:
-            status["containerID"] = f"sandbox://{self.pod_uid}/{self.name}/{self.restart_count}"
-            status["imageID"] = f"docker.io/{image.removeprefix('docker.io/')}"
-        return status
-
-    def wait(self, reason: str, message: str = "") -> None:
-        self.state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
 
 
 def _backoff(base: float, cap: float, attempt: int) -> float:
@@ -286,7 +249,7 @@ class PodWorker:
             if state.process is not None and "running" in state.state:
                 result = await state.process.wait()
                 state.ready = False
-                state.state = {"terminated": self._terminated(state, state.process.files, result)}
+                state.state = {"terminated": terminated_state(state, state.process.files, result)}
         if not self.removed:
             with contextlib.suppress(*API_ERRORS):
                 await self.publish()
@@ -474,7 +437,11 @@ class PodWorker:
         state.ready = probes and state.started and not spec.get("readinessProbe")
         self.mark_dirty()
         await self.event("Normal", "Started", f"Started container {state.name}")
-        probing = asyncio.create_task(self._probe(state, process, env)) if probes else None
+        probing = (
+            asyncio.create_task(supervise_probes(state, process, self._probe_hooks(state, env)))
+            if probes
+            else None
+        )
         try:
             result = await process.wait()
         finally:
@@ -482,35 +449,9 @@ class PodWorker:
                 probing.cancel()
                 await asyncio.gather(probing, return_exceptions=True)
         state.ready = False
-        state.state = {"terminated": self._terminated(state, files, result)}
+        state.state = {"terminated": terminated_state(state, files, result)}
         self.mark_dirty()
         return result
-
-    def _terminated(
-        self, state: ContainerState, files: ContainerFiles, result: Exit
-    ) -> dict[str, Any]:
-        message = ""
-        with contextlib.suppress(OSError):
-            message = files.termination_log.read_text(errors="replace")[:MESSAGE_LIMIT]
-        reason = "Completed" if result.code == 0 else "Error"
-        if result.start_error:
-            reason, message = "StartError", result.start_error
-        elif (
-            not message
-            and result.code != 0
-            and state.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
-        ):
-            message = _log_tail(files.log(state.restart_count))
-        terminated: dict[str, Any] = {
-            "exitCode": result.code,
-            "reason": reason,
-            "startedAt": format_time(result.started_at),
-            "finishedAt": format_time(result.finished_at),
-            "containerID": f"sandbox://{self.uid}/{state.name}/{state.restart_count}",
-        }
-        if message:
-            terminated["message"] = message
-        return terminated
 
     async def exec_in(
         self, state: ContainerState, env: Mapping[str, str], argv: Sequence[str], timeout: float
@@ -523,75 +464,13 @@ class PodWorker:
             return await run_exec(command, env, None, timeout)
         return await run_exec(list(argv), env, state.spec.get("workingDir") or None, timeout)
 
-    async def _probe(
-        self, state: ContainerState, process: ContainerProcess, env: Mapping[str, str]
-    ) -> None:
-        spec = state.spec
-
-        def runner(argv: Sequence[str], timeout: float) -> Awaitable[tuple[int, str]]:
+    def _probe_hooks(self, state: ContainerState, env: Mapping[str, str]) -> ProbeHooks:
+        def run_in_container(argv: Sequence[str], timeout: float) -> Awaitable[tuple[int, str]]:
             return self.exec_in(state, env, argv, timeout)
 
-        async def watch(
-            probe: ProbeState, kind: str, on_change: Callable[[bool], Awaitable[None]]
-        ) -> None:
-            await asyncio.sleep(probe.initial_delay)
-            while True:
-                result = await probe_once(probe.probe, self.pod_ip, spec, runner)
-                if not result.success:
-                    await self.event(
-                        "Warning", "Unhealthy", f"{kind} probe failed: {result.message}"
-                    )
-                if probe.record(result):
-                    await on_change(probe.healthy)
-                await asyncio.sleep(probe.period)
-
-        async def restart(kind: str) -> None:
-            await self.event(
-                "Normal",
-                "Killing",
-                f"Container {state.name} failed {kind} probe, will be restarted",
-            )
-            await process.stop(self.grace_seconds())
-
-        if spec.get("startupProbe"):
-            started = asyncio.Event()
-
-            async def startup_changed(healthy: bool) -> None:
-                if healthy:
-                    state.started = True
-                    self.mark_dirty()
-                    started.set()
-                else:
-                    await restart("startup")
-
-            startup = asyncio.create_task(
-                watch(ProbeState(spec["startupProbe"], False), "Startup", startup_changed)
-            )
-            await started.wait()
-            startup.cancel()
-        checks = []
-        if spec.get("readinessProbe"):
-
-            async def readiness_changed(healthy: bool) -> None:
-                state.ready = healthy
-                self.mark_dirty()
-
-            checks.append(
-                watch(ProbeState(spec["readinessProbe"], False), "Readiness", readiness_changed)
-            )
-        else:
-            state.ready = True
-            self.mark_dirty()
-        if spec.get("livenessProbe"):
-
-            async def liveness_changed(healthy: bool) -> None:
-                if not healthy:
-                    await restart("liveness")
-
-            checks.append(
-                watch(ProbeState(spec["livenessProbe"], True), "Liveness", liveness_changed)
-            )
-        await asyncio.gather(*checks)
+        return ProbeHooks(
+            self.pod_ip, run_in_container, self.event, self.mark_dirty, self.grace_seconds
+        )
 
     def grace_seconds(self) -> float:
         metadata = self.pod["metadata"]
@@ -618,11 +497,3 @@ def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
         for c in status.get("conditions") or []
     ]
     return copy
-
-
-def _log_tail(path: Path, lines: int = 80, limit: int = 2048) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "\n".join(text)[-limit:]
