@@ -76,6 +76,18 @@ def test_jobs_retry_complete_and_hit_their_deadline(cluster: Cluster) -> None:
     assert pod.status.phase == "Succeeded"
     assert kubectl.run("logs", "job/works").strip() == "finished"
 
+    # ttlSecondsAfterFinished (mutable) deletes the finished Job, and its pods with it.
+    cluster.batch.patch_namespaced_job("works", "default", {"spec": {"ttlSecondsAfterFinished": 1}})
+    wait_for(
+        lambda: (
+            not cluster.batch.list_namespaced_job(
+                "default", field_selector="metadata.name=works"
+            ).items
+        ),
+        "the finished job deleted by its TTL",
+    )
+    wait_for(lambda: not pods_by_label(cluster, "job-name=works"), "its pod garbage-collected")
+
     failed = wait_for(lambda: condition(cluster, "fails", "Failed"), "job fails to fail")
     assert failed.reason == "BackoffLimitExceeded"
     assert failed.message == "Job has reached the specified backoff limit"
