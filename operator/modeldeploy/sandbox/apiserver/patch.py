@@ -5,6 +5,7 @@ Kubernetes strategic merge patch (merge keys and `$patch` / `$retainKeys` /
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from modeldeploy.sandbox.apiserver.errors import FieldCause, bad_request
@@ -187,6 +188,10 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str,
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys"):
             continue
+        if key.startswith(("$setElementOrder/", "$deleteFromPrimitiveList/")) and not isinstance(
+            value, list
+        ):
+            raise PatchError(f"{key} at {'.'.join(path) or 'root'} must be a list")
         if key.startswith("$setElementOrder/"):
             orders[key.split("/", 1)[1]] = value
             continue
@@ -261,11 +266,11 @@ def _strip_directives(value: Any) -> Any:
 def _reorder(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
     """Items named in `order` first, in that order; the others after them, as they were."""
 
-    def identity(item: Any) -> Any:
-        return item.get(key) if key is not None and isinstance(item, dict) else item
+    def identity(item: Any) -> str:
+        value = item.get(key) if key is not None and isinstance(item, dict) else item
+        return json.dumps(value, sort_keys=True)
 
-    wanted = [identity(entry) if isinstance(entry, dict) else entry for entry in order]
-    ranked = {value: rank for rank, value in enumerate(wanted)}
+    ranked = {identity(entry): rank for rank, entry in enumerate(order)}
     return sorted(items, key=lambda item: ranked.get(identity(item), len(ranked)))
 
 

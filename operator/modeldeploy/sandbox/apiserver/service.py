@@ -527,10 +527,16 @@ class ApiService:
         if old is None:
             if subresource is not None:
                 raise errors.not_found(rt.plural, rt.group, name)
-            created = server_side_apply(None, obj, field_manager, rt.api_version, strategic)
+            try:
+                created = server_side_apply(None, obj, field_manager, rt.api_version, strategic)
+            except PatchError as error:
+                raise errors.invalid(rt.kind, rt.group, name, [error.cause()]) from error
             return self.create(rt, namespace, created, dry_run, field_validation)
         current = self.present(rt, copy.deepcopy(old))
-        applied = server_side_apply(current, obj, field_manager, rt.api_version, strategic)
+        try:
+            applied = server_side_apply(current, obj, field_manager, rt.api_version, strategic)
+        except PatchError as error:
+            raise errors.invalid(rt.kind, rt.group, name, [error.cause()]) from error
         applied = self._check_body(rt, applied)
         return self._replace(rt, old, applied, subresource, dry_run, field_validation)
 
@@ -792,11 +798,14 @@ class ApiService:
         rt: ResourceType,
         namespace: str,
         name: str,
-        scale: dict[str, Any],
+        scale: Any,
         dry_run: bool = False,
     ) -> dict[str, Any]:
         assert rt.scale is not None
-        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(scale, dict):
+            raise errors.bad_request("the body must be a Scale object")
+        spec = scale.get("spec")
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid(
                 "Scale",
@@ -810,7 +819,8 @@ class ApiService:
                 ],
             )
         obj = self.get(rt, namespace, name)
-        given_rv = (scale.get("metadata") or {}).get("resourceVersion")
+        scale_meta = scale.get("metadata")
+        given_rv = scale_meta.get("resourceVersion") if isinstance(scale_meta, dict) else None
         if given_rv and given_rv != obj["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
         target: dict[str, Any] = obj
