@@ -19,6 +19,7 @@ from kubernetes import config as k8s_config
 from tests.sandbox.conftest import SandboxApi
 
 from modeldeploy.sandbox.controllers.jobplan import Backoff
+from modeldeploy.sandbox.node.agent import isolation_available
 from modeldeploy.sandbox.node.components import run_components
 
 T = TypeVar("T")
@@ -69,6 +70,13 @@ class Cluster:
             self.error = error
         finally:
             self._loop.close()
+
+    @property
+    def isolated(self) -> bool:
+        """Whether pods run in their own namespaces here (decided per machine when auto)."""
+        if self.isolate is None:
+            return isolation_available(self.directory / "isolation-probe")
+        return self.isolate
 
     def start(self) -> None:
         self._thread.start()

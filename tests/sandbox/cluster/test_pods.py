@@ -111,7 +111,7 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
         "weights-v1",
         "env: hello s3cret 0.5 default cpu-pool",
         # read-only mounts need a mount namespace; translated paths are plain host folders
-        "config-writable" if cluster.isolate is False else "config-read-only",
+        "config-read-only" if cluster.isolated else "config-writable",
     ]
     assert (claim / "output.txt").read_text() == "written\n"
     claim_status = core.read_namespaced_persistent_volume_claim("models", "default").status
@@ -233,16 +233,21 @@ def test_unknown_image_never_runs(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "cluster", [None, False], indirect=True, ids=["namespaces", "path-translation"]
+)
 def test_probes_drive_readiness_and_restarts(cluster: Cluster) -> None:
     port = random.randint(20000, 29999)
-    # /tmp is private to the container: the exec probes must run inside it to see the files.
+    # /state exists only in the container: exec probes must run where the container does.
+    script = "rm -f /state/*; sleep 1; touch /state/ready; sleep 2; touch /state/broken; sleep 300"
     worker = {
         "name": "worker",
         "image": "modeldeploy/modeldeploy",
-        "command": ["sh", "-c", "sleep 1; touch /tmp/ready; sleep 2; touch /tmp/broken; sleep 300"],
-        "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1},
+        "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "state", "mountPath": "/state"}],
+        "readinessProbe": {"exec": {"command": ["cat", "/state/ready"]}, "periodSeconds": 1},
         "livenessProbe": {
-            "exec": {"command": ["test", "!", "-f", "/tmp/broken"]},
+            "exec": {"command": ["test", "!", "-f", "/state/broken"]},
             "periodSeconds": 1,
             "failureThreshold": 1,
         },
@@ -255,14 +260,15 @@ def test_probes_drive_readiness_and_restarts(cluster: Cluster) -> None:
         "startupProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1, "failureThreshold": 30},
         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1},
     }
-    cluster.core.create_namespaced_pod("default", pod("probed", [worker, web]))
+    volumes = [{"name": "state", "emptyDir": {}}]
+    cluster.core.create_namespaced_pod("default", pod("probed", [worker, web], volumes=volumes))
 
     def container(name: str) -> Any:
         found = cluster.core.read_namespaced_pod("probed", "default")
         return next(s for s in found.status.container_statuses or [] if s.name == name)
 
     wait_for(lambda: is_ready(cluster.core.read_namespaced_pod("probed", "default")), "Ready")
-    assert not Path("/tmp/ready").exists()
+    assert not Path("/state").exists()
     restarted = wait_for(lambda: container("worker").restart_count >= 1 or None, "a restart", 30)
     assert restarted
     last = container("worker").last_state.terminated

@@ -210,8 +210,8 @@ class NodeAgent:
     async def _run_worker(self, uid: str, worker: PodWorker) -> None:
         try:
             await worker.main(self.options.shutdown_grace)
-        except API_ERRORS as error:
-            log.warning("pod %s/%s: %s", worker.namespace, worker.name, error)
+        except Exception:
+            log.exception("pod %s/%s: the pod worker failed", worker.namespace, worker.name)
         finally:
             self.workers.pop(uid, None)
             self.tasks.pop(uid, None)

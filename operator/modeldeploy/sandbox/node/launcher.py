@@ -13,8 +13,9 @@ Process tree: launcher (waits, forwards the exit code) -> init (PID 1 in the
 container, reaps orphans) -> the command. All stay in the launcher's process
 group, so the node agent's SIGTERM/SIGKILL to the group reaches the command.
 
-Without isolation the spec's command simply replaces the launcher (paths were
-already translated by the node agent).
+Without isolation (not root) the launcher runs the command as its child in the
+same process group (paths were already translated by the node agent); should the
+node agent die, the parent-death signal makes the launcher kill that group.
 """
 
 from __future__ import annotations
@@ -138,7 +139,12 @@ def _run_init(spec: dict[str, Any]) -> int:
     error_fd = _open_start_error(spec)
     os.chroot(root)
     os.chdir(working_dir)
-    # The agent signals the whole process group; PID 1 only has to survive SIGTERM/SIGINT.
+    return _run_command(spec, error_fd)
+
+
+def _run_command(spec: dict[str, Any], error_fd: int) -> int:
+    """Fork and exec the command, tell the agent once it runs, reap until it ends."""
+    # The agent signals the whole process group: the command gets SIGTERM itself.
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, lambda *_: None)
     execed_r, execed_w = os.pipe()  # both close-on-exec: EOF once the command is exec'd
@@ -180,16 +186,31 @@ def _exit_like(code: int) -> None:
     os._exit(128 - code if code < 0 else code & 0xFF)
 
 
+def _kill_own_group(*_: object) -> None:
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def _run_unisolated(spec: dict[str, Any]) -> None:
+    """Without namespaces the launcher stays as the command's parent: if the node agent dies,
+    SIGUSR1 (the parent-death signal) makes it kill its whole process group, children of the
+    command included (they share the group unless they leave it)."""
+    signal.signal(signal.SIGUSR1, _kill_own_group)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGUSR1, 0, 0, 0), "prctl")
+    if os.getppid() == 1:  # the agent died before the signal was armed
+        _kill_own_group()
+    if spec.get("workingDir"):
+        Path(spec["workingDir"]).mkdir(parents=True, exist_ok=True)
+        os.chdir(spec["workingDir"])
+    _exit_like(_run_command(spec, _open_start_error(spec)))
+
+
 def launch(spec: dict[str, Any]) -> None:
-    """`startedFd` (inherited from the node agent) is closed once the command is exec'd: by
-    the exec itself (close-on-exec), or by the container's init after its child's exec."""
-    die_with_parent()
+    """`startedFd` (inherited from the node agent) is closed once the command is exec'd (the
+    launcher or the container's init waits for its child's exec)."""
     os.set_inheritable(spec["startedFd"], False)
     if not spec.get("isolate"):
-        if spec.get("workingDir"):
-            Path(spec["workingDir"]).mkdir(parents=True, exist_ok=True)
-            os.chdir(spec["workingDir"])
-        _exec(spec, _open_start_error(spec))
+        _run_unisolated(spec)
+    die_with_parent()
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS), "unshare")
     init = os.fork()
     if init == 0:

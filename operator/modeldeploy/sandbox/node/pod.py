@@ -21,7 +21,7 @@ from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, exp
 from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line, entrypoint
 from modeldeploy.sandbox.node.probes import run_exec
 from modeldeploy.sandbox.node.probing import ProbeHooks, supervise_probes
-from modeldeploy.sandbox.node.runtime import ContainerFiles, Exit, start_container
+from modeldeploy.sandbox.node.runtime import ContainerFiles, Exit, start_container, translate
 from modeldeploy.sandbox.node.status import pod_conditions, pod_phase, qos_class
 from modeldeploy.sandbox.node.volumes import (
     Fetch,
@@ -200,8 +200,10 @@ class PodWorker:
             self._dirty.clear()
             try:
                 await self.publish()
-            except API_ERRORS as error:
-                log.info("pod %s/%s: status not written yet: %s", self.namespace, self.name, error)
+            except Exception as error:  # any error: this writer must keep running
+                log.warning(
+                    "pod %s/%s: status not written yet: %r", self.namespace, self.name, error
+                )
                 self._dirty.set()
                 await asyncio.sleep(1.0)
 
@@ -229,6 +231,7 @@ class PodWorker:
         """The pod's whole life on this node; cancelled when the agent stops."""
         publisher = asyncio.create_task(self.publish_loop())
         lifecycle = asyncio.create_task(self.run())
+        lifecycle.add_done_callback(self._report_failure)
         try:
             await self.deletion.wait()
             lifecycle.cancel()
@@ -243,6 +246,11 @@ class PodWorker:
             await self.stop_containers(shutdown_grace)
             publisher.cancel()
             await asyncio.gather(lifecycle, publisher, return_exceptions=True)
+
+    def _report_failure(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            log.error("pod %s/%s stopped progressing: %r", self.namespace, self.name, error)
 
     async def _record_stopped(self) -> None:
         for state in [*self.init_states, *self.states]:
@@ -462,7 +470,10 @@ class PodWorker:
         if self.runtime.isolate and init_pid:
             command = ["nsenter", "-t", str(init_pid), "-m", "-u", "-p", "-r", "-w", "--", *argv]
             return await run_exec(command, env, None, timeout)
-        return await run_exec(list(argv), env, state.spec.get("workingDir") or None, timeout)
+        mounts = self._mounts.get(state.name, [])
+        command = [translate(arg, mounts) for arg in argv]  # paths as the container saw them
+        working_dir = translate(str(state.spec.get("workingDir") or ""), mounts)
+        return await run_exec(command, env, working_dir or None, timeout)
 
     def _probe_hooks(self, state: ContainerState, env: Mapping[str, str]) -> ProbeHooks:
         def run_in_container(argv: Sequence[str], timeout: float) -> Awaitable[tuple[int, str]]:
