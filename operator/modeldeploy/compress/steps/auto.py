@@ -97,7 +97,7 @@ def quantize_auto(
         if passed:
             # Sizes within 2% count as equal, so that speed decides between them.
             rank = (
-                round(math.log(figures.weight_bytes, SIZE_TOLERANCE)),
+                round(math.log(max(figures.weight_bytes, 1), SIZE_TOLERANCE)),
                 figures.latency[0].p50_ms,
             )
             if best is None or rank < best[0]:
