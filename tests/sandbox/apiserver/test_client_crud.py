@@ -262,3 +262,16 @@ def test_events_api_and_core_events_are_the_same_objects(api: client.ApiClient) 
     again = client.EventsV1Api(api).read_namespaced_event("watched.1", "default")
     assert again.note == "looked at it"
     assert again.regarding.uid == pod.metadata.uid
+
+
+def test_secret_string_data_and_default_service_accounts(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    secret = core.create_namespaced_secret(
+        "default", {"metadata": {"name": "creds"}, "stringData": {"user": "admin"}}
+    )
+    assert secret.data == {"user": "YWRtaW4="}
+    assert secret.string_data is None
+    assert secret.type == "Opaque"
+    core.create_namespace({"metadata": {"name": "fresh"}})
+    accounts = core.list_namespaced_service_account("fresh").items
+    assert [a.metadata.name for a in accounts] == ["default"]

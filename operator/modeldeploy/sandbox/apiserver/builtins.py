@@ -3,6 +3,7 @@ it checks, for the parts of each kind that controllers and kubectl rely on."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Callable
@@ -283,7 +284,16 @@ def _pvc(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
 
 
 def _secret(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    """`stringData` is write-only: folded into `data` (base64), as upstream."""
     obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None) or {}
+    if not isinstance(string_data, dict):
+        return [FieldCause("stringData", "Invalid value: must be a map of strings")]
+    data = obj.get("data") or {}
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if data:
+        obj["data"] = data
     return []
 
 

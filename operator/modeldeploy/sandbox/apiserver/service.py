@@ -315,6 +315,10 @@ class ApiService:
         if dry_run:
             return obj
         self._commit(rt, obj, None)
+        if rt.storage_key == NAMESPACE_KEY:
+            # What the service account controller does for every new namespace.
+            accounts = self.resolve("", "v1", "serviceaccounts")
+            self.create(accounts, name, {"metadata": {"name": "default"}})
         return self.present(rt, obj)
 
     def _check_body(self, rt: ResourceType, body: Any) -> dict[str, Any]:
