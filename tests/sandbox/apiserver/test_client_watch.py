@@ -148,3 +148,16 @@ def test_watch_as_table_for_kubectl(sandbox_api: SandboxApi) -> None:
     assert table["kind"] == "Table"
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Data", "Age"]
     assert table["rows"][0]["cells"][:2] == ["tab", 2]
+
+
+def test_watch_on_one_object_url(sandbox_api: SandboxApi) -> None:
+    with config.new_client_from_config(str(sandbox_api.kubeconfig)) as api_client:
+        core = client.CoreV1Api(api_client)
+        core.create_namespaced_config_map("default", {"metadata": {"name": "other"}})
+        core.create_namespaced_config_map("default", {"metadata": {"name": "mine"}})
+    request = urllib.request.Request(
+        f"{sandbox_api.url}/api/v1/namespaces/default/configmaps/mine?watch=true&timeoutSeconds=1"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        events = [json.loads(line) for line in response]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "mine")]

@@ -162,6 +162,11 @@ class ResourceRoutes:
         service, rt, name, namespace = self.service, target.rt, str(target.name), target.ns
         dry_run, validation = _dry_run(query), _field_validation(query)
         method = request.method
+        if method == "GET" and query.get("watch") in ("1", "true") and target.subresource is None:
+            # The older form of a one-object watch: the collection watch narrowed to its name.
+            narrowed = ",".join(filter(None, [query.get("fieldSelector"), f"metadata.name={name}"]))
+            collection = Target(rt, target.namespace, None, None)
+            return await self._watch(request, collection, {**query, "fieldSelector": narrowed})
         if method == "GET":
             return self._respond_object(request, rt, service.get(rt, namespace, name))
         if method == "PUT":
