@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from modeldeploy.sandbox.node.env import ConfigError, container_env, expand
 from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line
 from modeldeploy.sandbox.node.ips import PodAddresses
+from modeldeploy.sandbox.node.launcher import inside_root
 from modeldeploy.sandbox.node.runtime import translate
 from modeldeploy.sandbox.node.status import pod_phase, qos_class
 from modeldeploy.sandbox.node.volumes import Mount
@@ -139,3 +141,17 @@ def test_qos_class() -> None:
     assert qos_class(spec(limits={"cpu": "1", "memory": "1Gi"})) == "Guaranteed"
     assert qos_class(spec(requests={"cpu": "1"})) == "Burstable"
     assert qos_class(spec(limits={"nvidia.com/gpu": "1"})) == "Burstable"
+
+
+def test_mount_targets_resolve_symlinks_inside_the_container_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "run").mkdir(parents=True)
+    (root / "var").mkdir()
+    (root / "var" / "run").symlink_to("/run")  # absolute, as on Debian: must not leave root
+    (root / "opt").symlink_to("srv/app")
+    assert inside_root(root, "/var/run/creds") == root / "run" / "creds"
+    assert inside_root(root, "/opt/models") == root / "srv" / "app" / "models"
+    assert inside_root(root, "/../../etc/x") == root / "etc" / "x"
+    (root / "loop").symlink_to("/loop")
+    with pytest.raises(OSError, match="too many levels"):
+        inside_root(root, "/loop/x")

@@ -20,6 +20,8 @@ cat /models/model.txt
 echo written > /models/output.txt
 echo "env: $(echo $GREETING) $TOKEN $CFG_threshold $POD_NAMESPACE $NODE"
 touch /etc/modeldeploy/extra 2>/dev/null && echo config-writable || echo config-read-only
+echo "secret: $(cat /var/run/creds/api-token)"
+echo from-the-pod > /host/report.txt
 """
 
 
@@ -61,6 +63,7 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
         },
     )
     claim = cluster.directory / "pvc" / "default" / "models"  # documented claim location
+    host = cluster.directory / "host-folder"  # created by the hostPath type
     claim.mkdir(parents=True)
     (claim / "model.txt").write_text("weights-v1\n")
     container = {
@@ -85,6 +88,8 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
             {"name": "config", "mountPath": "/etc/modeldeploy"},
             {"name": "models", "mountPath": "/models"},
             {"name": "scratch", "mountPath": "/scratch"},
+            {"name": "creds", "mountPath": "/var/run/creds"},
+            {"name": "host", "mountPath": "/host"},
         ],
     }
     seeder = {
@@ -97,6 +102,11 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
         {"name": "scratch", "emptyDir": {}},
         {"name": "config", "configMap": {"name": "settings"}},
         {"name": "models", "persistentVolumeClaim": {"claimName": "models"}},
+        {
+            "name": "creds",
+            "secret": {"secretName": "creds", "items": [{"key": "token", "path": "api-token"}]},
+        },
+        {"name": "host", "hostPath": {"path": str(host), "type": "DirectoryOrCreate"}},
     ]
     core.create_namespaced_pod(
         "default",
@@ -112,7 +122,9 @@ def test_volumes_and_env_sources_reach_the_process(cluster: Cluster) -> None:
         "env: hello s3cret 0.5 default cpu-pool",
         # read-only mounts need a mount namespace; translated paths are plain host folders
         "config-read-only" if cluster.isolated else "config-writable",
+        "secret: s3cret",
     ]
+    assert (host / "report.txt").read_text() == "from-the-pod\n"
     assert (claim / "output.txt").read_text() == "written\n"
     claim_status = core.read_namespaced_persistent_volume_claim("models", "default").status
     assert claim_status.phase == "Bound"

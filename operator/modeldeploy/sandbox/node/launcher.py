@@ -21,6 +21,7 @@ node agent die, the parent-death signal makes the launcher kill that group.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -39,6 +40,7 @@ MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 PR_SET_PDEATHSIG = 1
+MAX_SYMLINKS = 40
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -75,6 +77,31 @@ def _submounts() -> list[str]:
         if point != "/":
             points.append(point)
     return sorted(set(points), key=lambda p: (p.count("/"), p))
+
+
+def inside_root(root: Path, path: str) -> Path:
+    """Where `path` lies as seen from inside `root`: symbolic links (like /var/run -> /run)
+    resolve within `root`, never out to the host's tree."""
+    current = root
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current.parent if current != root else root
+            continue
+        candidate = current / part
+        if not candidate.is_symlink():
+            current = candidate
+            continue
+        hops += 1
+        if hops > MAX_SYMLINKS:
+            raise OSError(errno.ELOOP, f"too many levels of symbolic links in {path}")
+        link = os.readlink(candidate)
+        if link.startswith("/"):
+            current = root
+        parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+    return current
 
 
 def _bind(source: str, target: Path, read_only: bool, recursive: bool = False) -> None:
@@ -123,7 +150,8 @@ def build_root(spec: dict[str, Any]) -> Path:
     _make_dev(root, int(spec.get("shmBytes", 64 * 2**20)))
     mount("proc", str(root / "proc"), "proc", MS_NOSUID | MS_NODEV, None)
     for volume in spec["mounts"]:
-        _bind(volume["source"], root / volume["target"].lstrip("/"), bool(volume["readOnly"]))
+        target = inside_root(root, volume["target"])
+        _bind(volume["source"], target, bool(volume["readOnly"]))
     return root
 
 
@@ -135,7 +163,7 @@ def _run_init(spec: dict[str, Any]) -> int:
         _check(_libc.sethostname(hostname.encode(), len(hostname.encode())), "sethostname")
     root = build_root(spec)
     working_dir = spec.get("workingDir") or "/"
-    (root / working_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    inside_root(root, working_dir).mkdir(parents=True, exist_ok=True)
     error_fd = _open_start_error(spec)
     os.chroot(root)
     os.chdir(working_dir)
