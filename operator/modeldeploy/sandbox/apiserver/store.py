@@ -113,6 +113,7 @@ class Store:
         body = json.dumps(obj, separators=(",", ":"))
         change = Change(rv, key, "MODIFIED" if old else "ADDED", copy.deepcopy(obj), old)
         with self._db:
+            self._db.execute("BEGIN")  # the object and its change-log entry, atomically
             self._db.execute(
                 "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)", (*key, *oid, body)
             )
@@ -128,6 +129,7 @@ class Store:
         oid = object_id(obj)
         change = Change(rv, key, "DELETED", final, None)
         with self._db:
+            self._db.execute("BEGIN")  # the object and its change-log entry, atomically
             self._db.execute(
                 "DELETE FROM objects WHERE grp = ? AND resource = ? AND namespace = ? AND name = ?",
                 (*key, *oid),
