@@ -226,10 +226,15 @@ def _run_unisolated(spec: dict[str, Any]) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGUSR1, 0, 0, 0), "prctl")
     if os.getppid() == 1:  # the agent died before the signal was armed
         _kill_own_group()
+    error_fd = _open_start_error(spec)
     if spec.get("workingDir"):
-        Path(spec["workingDir"]).mkdir(parents=True, exist_ok=True)
-        os.chdir(spec["workingDir"])
-    _exit_like(_run_command(spec, _open_start_error(spec)))
+        try:  # never created here: that would be a folder on the host, not in a container
+            os.chdir(spec["workingDir"])
+        except OSError as error:
+            message = f'chdir to cwd ("{spec["workingDir"]}") failed: {error.strerror}'
+            os.write(error_fd, message.encode())
+            os._exit(128)
+    _exit_like(_run_command(spec, error_fd))
 
 
 def launch(spec: dict[str, Any]) -> None:
