@@ -123,7 +123,11 @@ def _status(directory: Path) -> int:
         print(f"no sandbox is running in {directory}")
         return 1
     kubeconfig = directory.resolve() / KUBECONFIG_FILE
-    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    try:
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as error:
+        print(f"sandbox pid {pid} in {directory} has no usable kubeconfig yet: {error}")
+        return 1
     try:
         with urllib.request.urlopen(f"{server}/version", timeout=5) as response:
             version = json.load(response)["gitVersion"]

@@ -157,3 +157,15 @@ def test_api_resources_lists_core_apps_batch(kubectl: Kubectl) -> None:
     for name in ("pods", "deployments", "jobs", "leases", "customresourcedefinitions", "events"):
         assert name in rows
     assert rows["deployments"][1:] == ["deploy", "apps/v1", "true", "Deployment"]
+
+
+def test_kubectl_wait_uses_a_watch_list(kubectl: Kubectl) -> None:
+    """kubectl 1.35's informers ask for the initial events and their end bookmark."""
+    kubectl.run("apply", "-f", "-", stdin=_configmap("flag"))
+    waiter = kubectl.popen(
+        "wait", "--for=jsonpath={.data.ready}=yes", "configmap/flag", "--timeout=30s"
+    )
+    kubectl.run("patch", "configmap", "flag", "--type=merge", "-p", '{"data":{"ready":"yes"}}')
+    out, _ = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, out
+    assert "condition met" in out
