@@ -92,10 +92,15 @@ def test_a_standalone_node_joins_leaves_and_comes_back(
         wait_for(lambda: pod_phase(core, "first") == "Running" or None, "the first pod running")
         assert core.read_namespaced_pod("first", "default").spec.node_name == "edge"
         assert processes_with(marker)
+        pods_folder = tmp_path / "node" / "nodes" / "edge" / "pods"
+        (first_folder,) = pods_folder.iterdir()
 
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
         assert processes_with(marker) == []
+        # The folder of a pod that no longer exists (deleted while the node was away) goes.
+        stale = pods_folder / "default_gone_0000-stale"
+        stale.mkdir()
 
         # Without lease renewals the node turns Unknown and unreachable-tainted.
         wait_for(lambda: ready(core) == "Unknown" or None, "the node to go Unknown", 20)
@@ -126,6 +131,8 @@ def test_a_standalone_node_joins_leaves_and_comes_back(
         # The agent comes back: Ready again, taint gone, the waiting pod runs, the old one again.
         agent = start_node(sandbox_api, tmp_path / "node", config)
         wait_for(lambda: pod_phase(core, "second") == "Running" or None, "second running", 30)
+        assert not stale.exists()
+        assert first_folder.exists()
         assert ready(core) == "True"
         assert not core.read_node("edge").spec.taints
         wait_for(lambda: pod_phase(core, "first") == "Running" or None, "first running again")

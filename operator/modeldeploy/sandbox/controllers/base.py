@@ -116,7 +116,8 @@ class Controller:
 
 
 async def run_until_stopped(stop: asyncio.Event, *jobs: Coroutine[Any, Any, None]) -> None:
-    """Runs `jobs` until `stop` is set or one fails (its error is raised); cancels the rest."""
+    """Runs `jobs` (each meant to run forever) until `stop` is set or one of them ends, raising
+    its error if it failed; cancels the rest."""
     tasks: list[asyncio.Task[Any]] = [asyncio.create_task(job) for job in jobs]
     stopped: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     try:

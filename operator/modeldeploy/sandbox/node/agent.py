@@ -316,12 +316,24 @@ class NodeAgent:
                 log.warning("registering nodes failed, retrying: %s", error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
+        cleanup = asyncio.create_task(self.remove_stale_pod_folders())
         try:
             await run_until_stopped(
                 stop, self.heartbeat(), *(informer.run() for informer in self.informers)
             )
         finally:
+            cleanup.cancel()
             await self.shutdown()
+
+    async def remove_stale_pod_folders(self) -> None:
+        """Folders of pods deleted while the agent was not running (the uid ends the name)."""
+        await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
+        for runtime in self.runtimes.values():
+            if not runtime.pods_root.is_dir():
+                continue
+            for folder in runtime.pods_root.iterdir():
+                if folder.name.rsplit("_", 1)[-1] not in self.workers:
+                    shutil.rmtree(folder, ignore_errors=True)
 
     async def shutdown(self) -> None:
         """Stops every container (SIGTERM, a short grace, SIGKILL); pods stay in the API."""
