@@ -53,13 +53,13 @@ def test_jobs_retry_complete_and_hit_their_deadline(cluster: Cluster) -> None:
         job(
             "slow",
             f"python -c 'import time; time.sleep(300)' {marker}-child & sleep 300; : {marker}",
-            activeDeadlineSeconds=6,
+            activeDeadlineSeconds=10,
             backoffLimit=0,
         ),
     )
 
     # The deadline job really runs: its shell and the shell's child are live processes.
-    wait_for(lambda: len(processes_with(marker)) == 2 or None, "job slow's processes", 6)
+    wait_for(lambda: len(processes_with(marker)) == 2 or None, "job slow's processes", 10)
 
     kubectl = Kubectl(cluster.sandbox)
     assert "condition met" in kubectl.run(
