@@ -169,3 +169,19 @@ def test_kubectl_wait_uses_a_watch_list(kubectl: Kubectl) -> None:
     out, _ = waiter.communicate(timeout=60)
     assert waiter.returncode == 0, out
     assert "condition met" in out
+
+
+def test_unknown_top_level_fields_of_built_in_kinds(kubectl: Kubectl) -> None:
+    typo = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "typo"},
+        "dta": {"a": "b"},
+    }
+    refused = kubectl.fails("apply", "-f", "-", stdin=yaml.safe_dump(typo))
+    assert 'strict decoding error: unknown field "dta"' in refused
+    warned = kubectl.run(
+        "apply", "--validate=warn", "-f", "-", stdin=yaml.safe_dump(typo), check=False
+    )
+    assert 'unknown field "dta"' in warned
+    assert "dta" not in kubectl.json("get", "configmap", "typo")

@@ -297,6 +297,52 @@ def _secret(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
     return []
 
 
+_OBJECT_META = frozenset(
+    {
+        "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+        "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+        "annotations", "ownerReferences", "finalizers", "managedFields",
+    }
+)  # fmt: skip
+_SPEC_AND_STATUS = frozenset({"spec", "status"})
+# The top-level fields of each built-in kind (besides apiVersion, kind, metadata).
+_TOP_LEVEL: dict[str, frozenset[str]] = {
+    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
+    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
+    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
+    "Endpoints": frozenset({"subsets"}),
+    "Event": frozenset(
+        {
+            "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
+            "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
+            "reportingInstance",
+        }
+    ),
+    "Role": frozenset({"rules"}),
+    "ClusterRole": frozenset({"rules", "aggregationRule"}),
+    "RoleBinding": frozenset({"subjects", "roleRef"}),
+    "ClusterRoleBinding": frozenset({"subjects", "roleRef"}),
+    "Lease": frozenset({"spec"}),
+}  # fmt: skip
+
+
+def prune_unknown_fields(kind: str, obj: dict[str, Any]) -> list[str]:
+    """Drop the top-level and metadata fields a built-in kind does not have; their paths.
+
+    (The typed decoding of kube-apiserver drops every unknown field; the sandbox knows the
+    field names of these two levels only.)
+    """
+    known = _TOP_LEVEL.get(kind, _SPEC_AND_STATUS) | {"apiVersion", "kind", "metadata"}
+    unknown = [field for field in obj if field not in known]
+    meta = obj.get("metadata") or {}
+    unknown_meta = [field for field in meta if field not in _OBJECT_META]
+    for field in unknown:
+        del obj[field]
+    for field in unknown_meta:
+        del meta[field]
+    return unknown + [f"metadata.{field}" for field in unknown_meta]
+
+
 ADMISSION: dict[tuple[str, str], Callable[[dict[str, Any], bool], list[FieldCause]]] = {
     ("", "Pod"): _pod,
     ("", "Service"): _service,

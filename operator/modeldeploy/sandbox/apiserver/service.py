@@ -390,6 +390,9 @@ class ApiService:
         causes: list[errors.Cause] = list(builtins.metadata_causes(rt.kind, meta))
         if causes:
             raise errors.invalid(rt.kind, rt.group, str(meta.get("name")), causes)
+        if not rt.custom:
+            unknown = builtins.prune_unknown_fields(rt.kind, obj)
+            self._unknown_fields(rt, unknown, field_validation)
         if rt.custom:
             review = customresources.review_custom(self._crd_of(rt), rt.version, obj, old)
             self._unknown_fields(rt, review.unknown_fields, field_validation)
