@@ -12,13 +12,9 @@ from typing import Any
 
 from modeldeploy.sandbox.apiserver.customresources import CLEANUP_FINALIZER
 from modeldeploy.sandbox.apiserver.errors import ApiError
+from modeldeploy.sandbox.apiserver.options import DeleteOptions
 from modeldeploy.sandbox.apiserver.resources import ResourceType
-from modeldeploy.sandbox.apiserver.service import (
-    CRD_KEY,
-    NAMESPACE_KEY,
-    ApiService,
-    DeleteOptions,
-)
+from modeldeploy.sandbox.apiserver.service import CRD_KEY, NAMESPACE_KEY, ApiService
 
 Entry = tuple[ResourceType, dict[str, Any]]
 

@@ -16,10 +16,12 @@ from aiohttp import web
 from modeldeploy.sandbox.apiserver import errors, protobuf, tables
 from modeldeploy.sandbox.apiserver.errors import ApiError
 from modeldeploy.sandbox.apiserver.logs import PodLogs
+from modeldeploy.sandbox.apiserver.options import DeleteOptions
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
 from modeldeploy.sandbox.apiserver.resources import ResourceType
+from modeldeploy.sandbox.apiserver.scale import get_scale, update_scale
 from modeldeploy.sandbox.apiserver.selectors import FieldSelector, LabelSelector, object_filter
-from modeldeploy.sandbox.apiserver.service import ApiService, DeleteOptions
+from modeldeploy.sandbox.apiserver.service import ApiService
 from modeldeploy.sandbox.apiserver.store import Change
 from modeldeploy.sandbox.apiserver.watch import Subscription, watch_event
 
@@ -202,22 +204,22 @@ class ResourceRoutes:
         service, rt, name, namespace = self.service, target.rt, str(target.name), target.ns
         dry_run = _dry_run(query)
         if request.method == "GET":
-            return json_response(service.scale(rt, namespace, name))
+            return json_response(get_scale(service, rt, namespace, name))
         if request.method == "PUT":
             body = await _read_body(request)
-            return json_response(service.update_scale(rt, namespace, name, body, dry_run))
+            return json_response(update_scale(service, rt, namespace, name, body, dry_run))
         if request.method == "PATCH":
             content_type = _content_type(request)
             accepted = patch_types(strategic=True)
             if content_type not in accepted:
                 raise errors.unsupported_media_type(content_type, accepted)
             # Patch the Scale object itself, then write its replicas through.
-            current = service.scale(rt, namespace, name)
+            current = get_scale(service, rt, namespace, name)
             try:
                 scale = apply_patch(content_type, current, _decode(await request.read()))
             except PatchError as error:
                 raise errors.invalid("Scale", "autoscaling", name, [error.cause()]) from error
-            return json_response(service.update_scale(rt, namespace, name, scale, dry_run))
+            return json_response(update_scale(service, rt, namespace, name, scale, dry_run))
         raise errors.method_not_allowed()
 
     def _written(self, obj: dict[str, Any], status: int = 200) -> web.Response:

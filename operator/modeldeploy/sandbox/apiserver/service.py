@@ -20,6 +20,7 @@ from typing import Any
 from modeldeploy.sandbox.apiserver import builtins, customresources, errors, events
 from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH, server_side_apply
 from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
+from modeldeploy.sandbox.apiserver.options import DeleteOptions
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
 from modeldeploy.sandbox.apiserver.resources import BUILTIN_TYPES, ResourceType
 from modeldeploy.sandbox.apiserver.selectors import FieldSelector, LabelSelector, object_filter
@@ -30,7 +31,6 @@ CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACE_KEY: Key = ("", "namespaces")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 _SYSTEM_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
 
 
@@ -40,42 +40,6 @@ def now() -> str:
 
 def later(seconds: int) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class DeleteOptions:
-    propagation: str | None = None
-    grace_seconds: int | None = None
-    precondition_uid: str | None = None
-    precondition_rv: str | None = None
-    dry_run: bool = False
-
-    @classmethod
-    def parse(cls, body: dict[str, Any], query: dict[str, str]) -> DeleteOptions:
-        """From a DeleteOptions body and/or the query (the query wins, like upstream)."""
-        propagation = query.get("propagationPolicy") or body.get("propagationPolicy")
-        orphan = query.get("orphanDependents", body.get("orphanDependents"))
-        if propagation is None and orphan is not None:
-            propagation = "Orphan" if str(orphan).lower() == "true" else "Background"
-        if propagation is not None and propagation not in PROPAGATION_POLICIES:
-            raise errors.bad_request(
-                f'propagationPolicy: Unsupported value: "{propagation}": supported values: '
-                + ", ".join(f'"{p}"' for p in PROPAGATION_POLICIES)
-            )
-        grace = query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
-        try:
-            grace_seconds = None if grace is None else int(grace)
-        except ValueError as error:
-            raise errors.bad_request(f"gracePeriodSeconds: invalid integer {grace!r}") from error
-        preconditions = body.get("preconditions") or {}
-        dry_run = query.get("dryRun") or body.get("dryRun")
-        return cls(
-            propagation=propagation,
-            grace_seconds=grace_seconds,
-            precondition_uid=preconditions.get("uid"),
-            precondition_rv=preconditions.get("resourceVersion"),
-            dry_run=bool(dry_run),
-        )
 
 
 @dataclass(frozen=True)
@@ -95,15 +59,6 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _without(obj: dict[str, Any], *fields: str) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in fields}
-
-
-def lookup_path(obj: Any, path: str) -> Any:
-    """The value at a simple JSON path such as `.spec.replicas` (None when missing)."""
-    for part in path.strip(".").split("."):
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj
 
 
 class ApiService:
@@ -772,68 +727,3 @@ class ApiService:
         conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now()})
         pod["status"]["conditions"] = conditions
         self._commit(pods, pod, old)
-
-    def scale(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
-        obj = self.get(rt, namespace, name)
-        return self._scale_of(rt, obj)
-
-    def _scale_of(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        assert rt.scale is not None
-        meta = obj["metadata"]
-        selector = None
-        if rt.scale.label_selector:
-            selector = lookup_path(obj, rt.scale.label_selector)
-        if not rt.custom:
-            selector = str(LabelSelector.from_label_selector(obj["spec"].get("selector") or {}))
-        status: dict[str, Any] = {"replicas": lookup_path(obj, rt.scale.status_replicas) or 0}
-        if selector:
-            status["selector"] = selector
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                key: meta[key]
-                for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                if key in meta
-            },
-            "spec": {"replicas": lookup_path(obj, rt.scale.spec_replicas) or 0},
-            "status": status,
-        }
-
-    def update_scale(
-        self,
-        rt: ResourceType,
-        namespace: str,
-        name: str,
-        scale: Any,
-        dry_run: bool = False,
-    ) -> dict[str, Any]:
-        assert rt.scale is not None
-        if not isinstance(scale, dict):
-            raise errors.bad_request("the body must be a Scale object")
-        spec = scale.get("spec")
-        replicas = spec.get("replicas") if isinstance(spec, dict) else None
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise errors.invalid(
-                "Scale",
-                "autoscaling",
-                name,
-                [
-                    FieldCause(
-                        "spec.replicas",
-                        f"Invalid value: {replicas}: must be greater than or equal to 0",
-                    )
-                ],
-            )
-        obj = self.get(rt, namespace, name)
-        scale_meta = scale.get("metadata")
-        given_rv = scale_meta.get("resourceVersion") if isinstance(scale_meta, dict) else None
-        if given_rv and given_rv != obj["metadata"]["resourceVersion"]:
-            raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
-        target: dict[str, Any] = obj
-        parts = rt.scale.spec_replicas.strip(".").split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = replicas
-        updated = self.update(rt, namespace, name, obj, None, dry_run)
-        return self._scale_of(rt, updated)
