@@ -93,6 +93,11 @@ def test_custom_objects_are_served_defaulted_and_printed(kubectl: Kubectl) -> No
     assert table[1].split() == ["w1", "5", "red"]
     assert "widgets" in kubectl.run("api-resources", "--api-group=example.com")
     assert "size" in kubectl.run("explain", "widgets.spec")
+    # A write that changes nothing makes no new version (and no watch event).
+    before = kubectl.json("get", "crd", "widgets.example.com")
+    kubectl.run("patch", "crd", "widgets.example.com", "--type=merge", "-p", "{}")
+    after = kubectl.json("get", "crd", "widgets.example.com")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 def test_invalid_custom_objects_are_rejected_naming_the_field(kubectl: Kubectl) -> None:

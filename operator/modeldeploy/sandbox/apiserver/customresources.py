@@ -74,11 +74,18 @@ def establish(crd: dict[str, Any], now: str) -> None:
     status["acceptedNames"] = spec.get("names") or {}
     stored = list(status.get("storedVersions") or [])
     status["storedVersions"] = stored + [v for v in storage if v not in stored]
+    # A condition that was already True keeps its transition time: re-applying an unchanged
+    # CRD must not make a change.
+    since = {
+        c.get("type"): c.get("lastTransitionTime")
+        for c in status.get("conditions") or []
+        if isinstance(c, dict) and c.get("status") == "True"
+    }
     status["conditions"] = [
         {
             "type": kind,
             "status": "True",
-            "lastTransitionTime": now,
+            "lastTransitionTime": since.get(kind) or now,
             "reason": reason,
             "message": message,
         }
