@@ -58,7 +58,11 @@ class DataPlane:
     async def load(self) -> None:
         """Verify, load and warm up the model off the event loop; then become ready."""
         started = time.perf_counter()
-        self.model = await asyncio.to_thread(self._load_blocking)
+        try:
+            self.model = await asyncio.to_thread(self._load_blocking)
+        except Exception:
+            self.state = State.FAILED
+            raise
         self.metrics.model_loaded(time.perf_counter() - started)
         self._batcher = DynamicBatcher(
             self.model.run,

@@ -22,6 +22,8 @@ from modeldeploy.serve.rest.common import error_response
 
 log = logging.getLogger("modeldeploy.serve")
 
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 
 class ModelServer:
     """One model behind HTTP; `start` binds, `load` makes it ready, `stop` drains."""
@@ -96,4 +98,9 @@ def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # After each batch the inference thread needs the GIL for a few microseconds to hand
+    # the outputs back; with Python's default 5 ms switch interval it waited that long
+    # behind a busy event loop. Measured on the digits MLP at concurrency 8 (wrk, two
+    # alternating runs each): 3.4k and 3.9k req/s with 5 ms, 6.3k and 6.6k with 0.5 ms.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     return uvloop.run(serve(config, faults))
