@@ -163,6 +163,8 @@ class _Connection(asyncio.Protocol):
             self._reply_and_close(self._server.error(400, "protocol upgrades are not supported"))
         except httptools.HttpParserError as err:
             self._reply_and_close(self._server.error(400, f"malformed HTTP request: {err}"))
+        if not self.busy and not self._closing:
+            self._arm_idle_timer()  # a client that stalls mid-request is dropped too
 
     # httptools callbacks
 
