@@ -11,7 +11,8 @@ import requests
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.serve.conftest import FEATURES, RunningServer
+from tests.fixtures.models import default_data_dir, digits_mlp
+from tests.serve.conftest import FEATURES, RunningServer, config_for
 
 
 def _direct(model_path: str, rows: np.ndarray) -> np.ndarray:
@@ -158,3 +159,22 @@ def test_server_metadata_and_openapi(linear_server: RunningServer) -> None:
         "type": "string",
         "enum": ["digits"],
     }
+
+
+@pytest.mark.slow
+def test_the_trained_digits_model_classifies_like_onnxruntime_through_tritonclient() -> None:
+    """The real digits MLP (tests/fixtures/models.py), 64 held-out digits in one request."""
+    digits = digits_mlp(default_data_dir())
+    with np.load(digits.val) as val:
+        rows, labels = val["inputs"][:64].astype(np.float32), val["labels"][:64]
+    running = RunningServer(config_for(digits.model)).load()
+    client = triton.InferenceServerClient(running.url.removeprefix("http://"))
+    try:
+        tensor = triton.InferInput("input", list(rows.shape), "FP32")
+        tensor.set_data_from_numpy(rows)
+        logits = client.infer("digits", [tensor]).as_numpy("logits")
+    finally:
+        client.close()
+        running.close()
+    np.testing.assert_allclose(logits, _direct(str(digits.model), rows), rtol=1e-5, atol=1e-5)
+    assert (logits.argmax(axis=1) == labels).mean() > 0.9
