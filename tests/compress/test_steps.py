@@ -9,16 +9,16 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from modeldeploy.api.v1alpha1.compression import Evaluation, Metric
 from modeldeploy.compress import evaluate, graph
 from modeldeploy.compress.dataset import Dataset, load_dataset
-from modeldeploy.compress.spec import Evaluation, Metric
 from modeldeploy.compress.steps.optimize import optimize
 from modeldeploy.compress.steps.prune import prune
 from modeldeploy.compress.steps.quantize import quantize
 from tests.compress.conftest import RunJob
 from tests.fixtures.models import DigitsModel
 
-ACCURACY = Evaluation(dataset_uri="unused", metric=Metric.ACCURACY)
+ACCURACY = Evaluation(dataset_uri="file:///unused", metric=Metric.ACCURACY)
 
 
 @pytest.fixture(scope="module")

@@ -76,3 +76,23 @@ def test_flip_to_invalid_moves_the_transition_time() -> None:
     condition = _accepted(admission_status(resource, NOW + timedelta(minutes=3)))
     assert condition["status"] == "False"
     assert condition["lastTransitionTime"] == "2026-11-23T12:03:00Z"
+
+
+def test_phase_pending_when_accepted_failed_when_refused_pending_again_when_fixed() -> None:
+    resource = _resource()
+    resource["status"] = admission_status(resource, NOW)
+    assert resource["status"]["phase"] == "Pending"
+    broken = copy.deepcopy(resource)
+    broken["spec"]["rollout"]["steps"] = [{"weight": 50}, {"weight": 20}]
+    broken["status"] = admission_status(broken, NOW)
+    assert broken["status"]["phase"] == "Failed"
+    fixed = {**broken, "spec": resource["spec"]}
+    assert admission_status(fixed, NOW)["phase"] == "Pending"
+
+
+def test_admission_keeps_a_phase_it_did_not_set() -> None:
+    resource = _resource()
+    resource["status"] = {**admission_status(resource, NOW), "phase": "RollingOut"}
+    assert admission_status(resource, NOW)["phase"] == "RollingOut"
+    resource["status"]["phase"] = "Failed"  # e.g. a failed compression, with a valid spec
+    assert admission_status(resource, NOW)["phase"] == "Failed"

@@ -10,10 +10,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from modeldeploy.api.v1alpha1.compression import Evaluation, Metric
 from modeldeploy.compress import graph
 from modeldeploy.compress.dataset import Dataset
 from modeldeploy.compress.errors import CompressError
-from modeldeploy.compress.spec import Evaluation, Metric
+from modeldeploy.compress.spec import JobEvaluation
 
 ATTENTION_MASK = "attention_mask"
 EVAL_BATCH = 64
@@ -149,7 +150,7 @@ class Figures:
 def measure(
     model: onnx.ModelProto,
     dataset: Dataset,
-    evaluation: Evaluation,
+    evaluation: JobEvaluation,
     baseline_outputs: np.ndarray | None,
     latency_runs: int,
 ) -> tuple[Figures, np.ndarray]:

@@ -1,19 +1,20 @@
 """The job's input: what to fetch, which steps to run, how to judge the result, where to store it.
 
 Field names are camelCase, as in the `ModelDeployment` resource's `spec.compression`, so the
-operator copies the resource's fields into this spec unchanged.
+operator copies the resource's fields into this spec unchanged; the student and the evaluation
+are the resource's own models.
 """
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from modeldeploy.api.v1alpha1.compression import Evaluation, Student
 from modeldeploy.compress.errors import CompressError
 
 SPEC_ENV = "MODELDEPLOY_COMPRESS_SPEC"
@@ -52,25 +53,6 @@ class QuantizeStep(SpecModel):
     exclude_op_types: list[str] = Field(default_factory=list)
 
 
-class StudentType(StrEnum):
-    MLP = "mlp"
-    TRANSFORMER = "transformer"
-
-
-class Student(SpecModel):
-    type: StudentType
-    hidden_sizes: list[Annotated[int, Field(ge=1, le=65536)]] | None = None
-    num_layers: int | None = Field(default=None, ge=1, le=64)
-
-    @model_validator(mode="after")
-    def _sizes_given(self) -> Student:
-        if self.type == StudentType.MLP and not self.hidden_sizes:
-            raise ValueError("hiddenSizes is required for an mlp student")
-        if self.type == StudentType.TRANSFORMER and self.num_layers is None:
-            raise ValueError("numLayers is required for a transformer student")
-        return self
-
-
 class DistillStep(SpecModel):
     """Train a smaller student on the teacher's outputs, or (`recover`) fine-tune the current
     (pruned) model against the original model as teacher."""
@@ -96,17 +78,9 @@ class DistillStep(SpecModel):
 Step = Annotated[OptimizeStep | PruneStep | QuantizeStep | DistillStep, Field(discriminator="type")]
 
 
-class Metric(StrEnum):
-    ACCURACY = "accuracy"
-    TOP_K = "top-k"
-    FIDELITY = "fidelity"
+class JobEvaluation(Evaluation):
+    """The resource's `spec.compression.evaluation`, plus how the job measures latency."""
 
-
-class Evaluation(SpecModel):
-    dataset_uri: str
-    metric: Metric = Metric.ACCURACY
-    top_k: int = Field(default=5, ge=1, le=1000)
-    max_drop: float = Field(default=0.01, ge=0, le=1)
     batch_size: int = Field(default=8, ge=1, le=4096)
     """Batch size N of the batch-N latency figures (batch 1 is always measured)."""
     latency_runs: int = Field(default=50, ge=1, le=100000)
@@ -117,7 +91,7 @@ class JobSpec(SpecModel):
     model_uri: str
     sha256: str | None = Field(default=None, pattern=r"^(sha256:)?[0-9a-fA-F]{64}$")
     steps: list[Step] = Field(min_length=1, max_length=16)
-    evaluation: Evaluation
+    evaluation: JobEvaluation
     artifact_store: str
     """A directory or `pvc://claim/path`; artifacts go to `<store>/<sha256>/`."""
     report_path: str | None = None

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modeldeploy.api.v1alpha1 import ModelDeploymentSpec, field_errors
+from modeldeploy.api.v1alpha1.status import Phase
 from modeldeploy.rollout.conditions import set_condition
 
 ACCEPTED = "Accepted"
@@ -43,7 +44,26 @@ def admission_status(resource: Mapping[str, Any], now: datetime) -> dict[str, An
         generation=generation,
         now=now,
     )
-    return {"observedGeneration": generation, "conditions": conditions}
+    return {
+        "observedGeneration": generation,
+        "phase": _phase(status, refused=bool(errors)),
+        "conditions": conditions,
+    }
+
+
+def _phase(status: Mapping[str, Any], refused: bool) -> str:
+    """`Failed` while the spec is refused; `Pending` until a rollout takes the resource further,
+    and again once a refused spec is fixed. Other phases are not admission's to change."""
+    if refused:
+        return Phase.FAILED.value
+    current = status.get("phase")
+    was_refused = any(
+        c.get("type") == ACCEPTED and c.get("status") == "False"
+        for c in status.get("conditions") or []
+    )
+    if current is None or (current == Phase.FAILED and was_refused):
+        return Phase.PENDING.value
+    return str(current)
 
 
 def status_changes(resource: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:

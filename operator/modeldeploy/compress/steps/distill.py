@@ -21,10 +21,10 @@ import onnx
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual name)
 
+from modeldeploy.api.v1alpha1.compression import Student, StudentType
 from modeldeploy.compress.dataset import Dataset
 from modeldeploy.compress.errors import CompressError
 from modeldeploy.compress.evaluate import ATTENTION_MASK
-from modeldeploy.compress.spec import Student, StudentType
 from modeldeploy.compress.steps.layers import drop_layers
 from modeldeploy.compress.steps.result import StepResult
 from modeldeploy.compress.steps.torchgraph import OnnxModule
