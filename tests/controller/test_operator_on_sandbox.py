@@ -9,9 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.sandbox.conftest import SandboxApi
+from tests.sandbox.conftest import SandboxApi, eventually
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
@@ -39,16 +38,6 @@ def _kubectl() -> str:
     found = str(local) if local.exists() else shutil.which("kubectl")
     assert found, "kubectl is installed by `make tools`"
     return found
-
-
-def _poll(condition: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Cluster:
@@ -133,10 +122,8 @@ def test_operator_accepts_a_resource_and_follows_its_generations(
     cluster: Cluster, operator: dict[str, int]
 ) -> None:
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "digits-quantized-canary.yaml"))
-    resource = _poll(
-        lambda: (r := cluster.resource("digits")) and _accepted(r) and r,
-        "the Accepted condition",
-    )
+    eventually(lambda: _accepted(cluster.resource("digits")), "the Accepted condition", DEADLINE)
+    resource = cluster.resource("digits")
     assert _accepted(resource) == {**_accepted(resource), "status": "True", "reason": "SpecValid"}
     assert resource["status"]["observedGeneration"] == resource["metadata"]["generation"]
 
@@ -150,9 +137,10 @@ def test_operator_accepts_a_resource_and_follows_its_generations(
         "-p",
         '{"spec": {"serving": {"replicas": 6}}}',
     )
-    _poll(
+    eventually(
         lambda: cluster.resource("digits")["status"]["observedGeneration"] == 2,
         "observedGeneration 2",
+        DEADLINE,
     )
 
     # GitOps sees no drift: the operator wrote status only, nothing in metadata.
