@@ -170,3 +170,48 @@ def test_after_a_batch_of_n_it_waits_for_n_requests() -> None:
         await batcher.close()
 
     asyncio.run(scenario())
+
+
+def test_a_fast_model_runs_a_lone_request_on_the_loop_once_timed() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        batcher = await _batcher(recorder, inline_run_limit_s=60.0)
+        # The first run has no timing yet: it goes to the worker and is timed there.
+        await asyncio.wait_for(batcher.submit(_rows(1), 1), TIMEOUT)
+        assert recorder.threads == {"inference"}
+        result = await asyncio.wait_for(batcher.submit(_rows(2), 1), TIMEOUT)
+        np.testing.assert_array_equal(result["y"], [[4, 4]])
+        assert recorder.threads == {"inference", threading.current_thread().name}
+        with pytest.raises(InferenceError, match="negative input"):
+            await batcher.submit(_rows(-1), 1)
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_no_inline_run_while_others_are_queued_arriving_or_the_model_is_slow() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        arrivals = [1]
+        batcher = await _batcher(
+            recorder,
+            inline_run_limit_s=60.0,
+            max_delay_s=0.01,
+            pending_arrivals=lambda: arrivals[0],
+        )
+        await asyncio.wait_for(batcher.submit(_rows(1), 1), TIMEOUT)  # timed on the worker
+        # Another request is announced: this one waits to be batched with it, on the worker.
+        await asyncio.wait_for(batcher.submit(_rows(2), 1), TIMEOUT)
+        assert recorder.threads == {"inference"}
+        arrivals[0] = 0
+        slow = Recorder()
+        slow_batcher = await _batcher(slow, inline_run_limit_s=1e-3)
+        slow.gate.clear()
+        threading.Timer(0.05, slow.gate.set).start()  # the first run takes >= 50 ms
+        await asyncio.wait_for(slow_batcher.submit(_rows(1), 1), TIMEOUT)
+        await asyncio.wait_for(slow_batcher.submit(_rows(2), 1), TIMEOUT)
+        assert slow.threads == {"inference"}
+        await batcher.close()
+        await slow_batcher.close()
+
+    asyncio.run(scenario())

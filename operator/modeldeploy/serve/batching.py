@@ -9,14 +9,18 @@ as soon as one of these holds:
   batch tend to come back, so under steady load the batch fills up, while a lone client
   (previous batch of one) never waits.
 Requests whose non-batch axes differ cannot be merged; each such group runs as its own
-batch. Inference runs on one worker thread, never on the event loop; the loop and the
-worker talk through a queue and `call_soon_threadsafe`, the cheapest hand-off measured
-here (about half the cost of `run_in_executor`).
+batch. Inference runs on one worker thread; the loop and the worker talk through a queue
+and `call_soon_threadsafe`, the cheapest hand-off measured here (about half the cost of
+`run_in_executor`). The one exception: a lone request on an idle batcher runs on the event
+loop itself when the model's single runs take less than `inline_run_limit_s` per request:
+for a tiny model the hand-off and the wake-ups (50-100 µs) cost more than the run, and the
+loop is blocked for less than the hand-off would have taken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import queue
 import threading
 import time
@@ -60,6 +64,7 @@ class DynamicBatcher:
         max_delay_s: float,
         pending_arrivals: Callable[[], int] = lambda: 0,
         on_batch: Callable[[int, float], None] = lambda rows, seconds: None,
+        inline_run_limit_s: float = 0.0,
     ) -> None:
         self._run = run
         self._batchable = batchable
@@ -71,6 +76,8 @@ class DynamicBatcher:
         self._queued_rows = 0
         self._running = False  # a batch is on the worker thread
         self._expected = 1  # requests in the previous batch
+        self._inline_limit = inline_run_limit_s
+        self._seconds_per_row = math.inf  # of the last single-request run; none yet
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._work: queue.SimpleQueue[list[_Request] | None] = queue.SimpleQueue()
@@ -92,10 +99,26 @@ class DynamicBatcher:
         """Queue validated feeds with `rows` rows on axis 0; wait for their outputs."""
         loop = self._loop
         request = _Request(feeds, rows, _merge_key(feeds), loop.time(), loop.create_future())
+        if self._runs_inline(rows):
+            result = self._run_alone(request)
+            if isinstance(result, BaseException):
+                raise result
+            return result
         self._queue.append(request)
         self._queued_rows += rows
         self.poke()
         return await request.future
+
+    def _runs_inline(self, rows: int) -> bool:
+        """Idle (nothing running, queued or about to arrive, previous batch of one) and the
+        model is fast enough that running here beats the hand-off."""
+        return (
+            not self._running
+            and not self._queue
+            and self._expected == 1
+            and self._pending_arrivals() == 0
+            and self._seconds_per_row * rows < self._inline_limit
+        )
 
     def poke(self) -> None:
         """Dispatch now if the rules above allow it, else make sure a timer will."""
@@ -145,7 +168,7 @@ class DynamicBatcher:
                 request.future.set_result(result)
         self.poke()
 
-    # Worker thread from here on.
+    # Worker thread from here on (and `_runs_inline` requests on the loop).
 
     def _work_forever(self) -> None:
         while (batch := self._work.get()) is not None:
@@ -164,7 +187,7 @@ class DynamicBatcher:
             for name in batch[0].feeds
         }
         try:
-            outputs = self._timed_run(merged, total)
+            outputs, _ = self._timed_run(merged, total)
         except Exception:
             outputs = None
         if outputs is None or any(out.shape[:1] != (total,) for out in outputs.values()):
@@ -180,13 +203,18 @@ class DynamicBatcher:
         return results
 
     def _run_alone(self, request: _Request) -> Result:
+        """One request's run, on the worker or (inline) on the loop; it also times the model
+        for `_runs_inline`."""
         try:
-            return self._timed_run(request.feeds, request.rows)
+            outputs, seconds = self._timed_run(request.feeds, request.rows)
         except Exception as err:
             return InferenceError(f"the model could not run on this input: {err}")
+        self._seconds_per_row = seconds / max(request.rows, 1)
+        return outputs
 
-    def _timed_run(self, feeds: Feeds, rows: int) -> Outputs:
+    def _timed_run(self, feeds: Feeds, rows: int) -> tuple[Outputs, float]:
         started = time.perf_counter()
         outputs = self._run(feeds)
-        self._on_batch(rows, time.perf_counter() - started)
-        return outputs
+        seconds = time.perf_counter() - started
+        self._on_batch(rows, seconds)
+        return outputs, seconds

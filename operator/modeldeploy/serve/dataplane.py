@@ -22,6 +22,10 @@ from modeldeploy.serve.model import ModelLoadError, OnnxModel, verify_sha256
 
 log = logging.getLogger(__name__)
 
+# A lone request on an idle server runs on the event loop when a single run of the model
+# takes less than this per request: about what the hand-off to the inference thread costs.
+INLINE_RUN_LIMIT_S = 100e-6
+
 
 class State(enum.Enum):
     LOADING = "loading"
@@ -71,6 +75,7 @@ class DataPlane:
             max_delay_s=self.config.max_delay_ms / 1000,
             pending_arrivals=lambda: self.in_flight - self._submitted,
             on_batch=self.metrics.batch,
+            inline_run_limit_s=INLINE_RUN_LIMIT_S,
         )
         if self.state is State.LOADING:
             self.state = State.READY
