@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -125,9 +126,10 @@ class Demo:
             raise DemoError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
 
-    def json(self, *args: str) -> Any:
-        result = self.kubectl(*args, "-o", "yaml", check=False, show=False)
-        return yaml.safe_load(result.stdout) if result.returncode == 0 else None
+    def read(self, *args: str) -> Any:
+        """`kubectl get ... -o json`, parsed; None when kubectl fails (e.g. not there yet)."""
+        result = self.kubectl(*args, "-o", "json", check=False, show=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 def _sandbox_ready(demo: Demo, sandbox: subprocess.Popen[bytes]) -> bool:
@@ -139,7 +141,7 @@ def _sandbox_ready(demo: Demo, sandbox: subprocess.Popen[bytes]) -> bool:
             return False
     except (OSError, ValueError):
         return False
-    nodes = demo.json("get", "nodes")
+    nodes = demo.read("get", "nodes")
     ready = [
         node
         for node in (nodes or {}).get("items", [])
@@ -156,7 +158,7 @@ def _operator_ready(operator: subprocess.Popen[bytes], health: str) -> bool:
 
 
 def _accepted(demo: Demo, name: str) -> dict[str, Any] | None:
-    resource = demo.json("get", "modeldeployment", name, "-n", NAMESPACE)
+    resource = demo.read("get", "modeldeployment", name, "-n", NAMESPACE)
     conditions = ((resource or {}).get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c["type"] == "Accepted"), None)
 
@@ -241,13 +243,6 @@ def _wait_for_ctrl_c() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextlib.contextmanager
-def _log_file(path: Path) -> Iterator[IO[str]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as log:
-        yield log
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="modeldeploy demo",
@@ -262,8 +257,9 @@ def main(argv: list[str]) -> int:
     if kubectl is None:
         print("error: kubectl is not on PATH (`make demo` installs it)", file=sys.stderr)
         return 1
+    args.dir.mkdir(parents=True, exist_ok=True)
     log_path = args.dir / "demo.log"
-    with _log_file(log_path) as log:
+    with log_path.open("a") as log:
         try:
             run(args.dir, kubectl, log, (lambda: None) if args.exit else _wait_for_ctrl_c)
         except DemoError as error:

@@ -189,21 +189,19 @@ def test_a_fast_model_runs_a_lone_request_on_the_loop_once_timed() -> None:
     asyncio.run(scenario())
 
 
-def test_no_inline_run_while_others_are_queued_arriving_or_the_model_is_slow() -> None:
+def test_no_inline_run_while_others_are_arriving_or_for_a_slow_model() -> None:
     async def scenario() -> None:
         recorder = Recorder()
-        arrivals = [1]
         batcher = await _batcher(
             recorder,
             inline_run_limit_s=60.0,
             max_delay_s=0.01,
-            pending_arrivals=lambda: arrivals[0],
+            pending_arrivals=lambda: 1,
         )
         await asyncio.wait_for(batcher.submit(_rows(1), 1), TIMEOUT)  # timed on the worker
         # Another request is announced: this one waits to be batched with it, on the worker.
         await asyncio.wait_for(batcher.submit(_rows(2), 1), TIMEOUT)
         assert recorder.threads == {"inference"}
-        arrivals[0] = 0
         slow = Recorder()
         slow_batcher = await _batcher(slow, inline_run_limit_s=1e-3)
         slow.gate.clear()
