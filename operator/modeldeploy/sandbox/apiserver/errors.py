@@ -122,11 +122,14 @@ def method_not_allowed() -> ApiError:
     )
 
 
-def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
+def unsupported_media_type(
+    content_type: str, accepted: list[str], reason: str | None = None
+) -> ApiError:
+    why = f": {reason}" if reason else ""
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format ({content_type or 'none'}) - "
+        f"the body of the request was in an unknown format ({content_type or 'none'}){why} - "
         f"accepted media types include: {', '.join(accepted)}",
     )
 

@@ -479,7 +479,7 @@ async def _read_body(request: web.Request) -> Any:
         except (protobuf.ProtobufError, UnicodeDecodeError) as error:
             kinds = ", ".join(protobuf.DECODABLE_KINDS)
             accepted = ["application/json", "application/yaml", f"{protobuf.PROTOBUF} ({kinds})"]
-            raise errors.unsupported_media_type(content_type, accepted) from error
+            raise errors.unsupported_media_type(content_type, accepted, str(error)) from error
     if content_type not in _BODY_TYPES:
         raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"])
     raw = await request.read()

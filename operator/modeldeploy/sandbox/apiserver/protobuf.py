@@ -1,9 +1,16 @@
 """Request bodies in Kubernetes protobuf, for the few kinds clients send that way.
 
-client-go's typed clients (kubectl's `create configmap|secret|namespace`, helm's release
-storage) encode bodies as protobuf: the `k8s\\x00` magic, a `runtime.Unknown` envelope, then
-the object as generated from `k8s.io/api/core/v1/generated.proto`. This decodes those kinds
-into their JSON form, field numbers as in that file; other kinds are refused with 415.
+client-go's typed clients (kubectl's `create configmap|secret|namespace|deployment|job|service`,
+`kubectl expose`, helm's release storage) encode bodies as protobuf: the `k8s\\x00` magic, a
+`runtime.Unknown` envelope, then the object as generated from the `generated.proto` files of
+`k8s.io/api`. This decodes those kinds into their JSON form, field numbers as in those files;
+other kinds are refused with 415.
+
+The workload kinds are decoded only as far as kubectl's `create` commands fill them in. Their
+messages are strict: a field number missing from the table below that carries a value is
+refused (415 naming the message and number), never dropped, so a richer object from another
+client is not stored with parts silently missing. `status` is read as nothing: the API server
+ignores it on writes.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ _MAGIC = b"k8s\x00"
 
 # message -> field number -> (JSON name, how to decode it)
 Schema = dict[int, tuple[str, str]]
+_STATUS = ("status", "ignore")
 _MESSAGES: dict[str, Schema] = {
     "Unknown": {1: ("typeMeta", "TypeMeta"), 2: ("raw", "raw")},
     "TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
@@ -26,7 +34,7 @@ _MESSAGES: dict[str, Schema] = {
         3: ("namespace", "string"),
         5: ("uid", "string"),
         6: ("resourceVersion", "string"),
-        7: ("generation", "int"),
+        7: ("generation", "int,omitempty"),
         10: ("deletionGracePeriodSeconds", "int"),
         11: ("labels", "map:string"),
         12: ("annotations", "map:string"),
@@ -68,8 +76,88 @@ _MESSAGES: dict[str, Schema] = {
     },
     "Preconditions": {1: ("uid", "string"), 2: ("resourceVersion", "string")},
     "MapEntry": {1: ("key", "string"), 2: ("value", "raw")},
+    # apps/v1, batch/v1 and core/v1 workloads: what `kubectl create` and `expose` send.
+    "Deployment": {1: ("metadata", "ObjectMeta"), 2: ("spec", "DeploymentSpec"), 3: _STATUS},
+    "DeploymentSpec": {
+        1: ("replicas", "int"),
+        2: ("selector", "LabelSelector"),
+        3: ("template", "PodTemplateSpec"),
+        4: ("strategy", "DeploymentStrategy"),
+        5: ("minReadySeconds", "int,omitempty"),
+        6: ("revisionHistoryLimit", "int"),
+        7: ("paused", "bool"),
+        9: ("progressDeadlineSeconds", "int"),
+    },
+    "DeploymentStrategy": {1: ("type", "string"), 2: ("rollingUpdate", "RollingUpdate")},
+    "RollingUpdate": {1: ("maxUnavailable", "IntOrString"), 2: ("maxSurge", "IntOrString")},
+    "LabelSelector": {
+        1: ("matchLabels", "map:string"),
+        2: ("matchExpressions", "list:LabelSelectorRequirement"),
+    },
+    "LabelSelectorRequirement": {
+        1: ("key", "string"),
+        2: ("operator", "string"),
+        3: ("values", "list:string"),
+    },
+    "Job": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec"), 3: _STATUS},
+    "JobSpec": {6: ("template", "PodTemplateSpec")},
+    "PodTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodSpec")},
+    "PodSpec": {2: ("containers", "list:Container"), 3: ("restartPolicy", "string")},
+    "Container": {
+        1: ("name", "string"),
+        2: ("image", "string"),
+        3: ("command", "list:string"),
+        4: ("args", "list:string"),
+        6: ("ports", "list:ContainerPort"),
+        8: ("resources", "ResourceRequirements"),
+    },
+    "ContainerPort": {
+        1: ("name", "string"),
+        3: ("containerPort", "int"),
+        4: ("protocol", "string"),
+    },
+    "ResourceRequirements": {1: ("limits", "map:Quantity"), 2: ("requests", "map:Quantity")},
+    "Service": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ServiceSpec"), 3: _STATUS},
+    "ServiceSpec": {
+        1: ("ports", "list:ServicePort"),
+        2: ("selector", "map:string"),
+        3: ("clusterIP", "string"),
+        4: ("type", "string"),
+        10: ("externalName", "string"),
+    },
+    "ServicePort": {
+        1: ("name", "string"),
+        2: ("protocol", "string"),
+        3: ("port", "int"),
+        4: ("targetPort", "IntOrString"),
+        5: ("nodePort", "int,omitempty"),
+    },
+    "ServiceAccount": {1: ("metadata", "ObjectMeta")},
 }
-DECODABLE_KINDS = ("ConfigMap", "DeleteOptions", "Namespace", "Secret")
+# Messages whose unknown fields are refused rather than skipped: the workloads' own.
+_STRICT = frozenset(_MESSAGES) - {
+    "Unknown",
+    "TypeMeta",
+    "ObjectMeta",
+    "OwnerReference",
+    "Secret",
+    "ConfigMap",
+    "Namespace",
+    "NamespaceSpec",
+    "DeleteOptions",
+    "Preconditions",
+    "MapEntry",
+}
+DECODABLE_KINDS = (
+    "ConfigMap",
+    "DeleteOptions",
+    "Deployment",
+    "Job",
+    "Namespace",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+)
 
 
 class ProtobufError(ValueError):
@@ -128,11 +216,24 @@ def _message(name: str, data: bytes) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for number, value in _fields(data):
         if number not in schema:
-            continue  # fields this server does not read (status, timestamps...)
+            # gogo-protobuf writes every non-pointer field, set or not; a zero value is what
+            # JSON leaves out, so only a field that carries something is refused.
+            if name in _STRICT and value not in (0, b""):
+                raise ProtobufError(f"field {number} of {name} is not decoded by this server")
+            continue  # metadata this server does not read (timestamps, managedFields...)
         field, kind = schema[number]
-        if kind.startswith("map:"):
+        if kind == "ignore":
+            continue
+        if kind.endswith(",omitempty"):  # a plain (not pointer) number: 0 means unset
+            if value:
+                result[field] = _scalar(kind.removesuffix(",omitempty"), value)
+            continue
+        if kind == "IntOrString":
+            result[field] = _int_or_string(_bytes(value))
+        elif kind.startswith("map:"):
             entry = _message("MapEntry", _bytes(value))
-            item = _scalar(kind[4:], entry.get("value", b""))
+            raw = entry.get("value", b"")
+            item = _quantity(_bytes(raw)) if kind == "map:Quantity" else _scalar(kind[4:], raw)
             result.setdefault(field, {})[entry.get("key", "")] = item
         elif kind.startswith("list:"):
             item_kind = kind[5:]
@@ -151,6 +252,20 @@ def _message(name: str, data: bytes) -> dict[str, Any]:
             if decoded != "" and decoded is not False:
                 result[field] = decoded
     return result
+
+
+def _int_or_string(data: bytes) -> int | str:
+    """intstr.IntOrString: {1: type (0 int, 1 string), 2: intVal, 3: strVal}."""
+    fields = dict(_fields(data))
+    if fields.get(1, 0) == 1:
+        return str(_scalar("string", fields.get(3, b"")))
+    value = _scalar("int", fields.get(2, 0))
+    return int(value)
+
+
+def _quantity(data: bytes) -> str:
+    """resource.Quantity: {1: string}, its canonical text."""
+    return str(_scalar("string", dict(_fields(data)).get(1, b"")))
 
 
 def _bytes(value: int | bytes) -> bytes:
