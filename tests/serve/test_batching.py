@@ -213,3 +213,19 @@ def test_no_inline_run_while_others_are_arriving_or_for_a_slow_model() -> None:
         await slow_batcher.close()
 
     asyncio.run(scenario())
+
+
+def test_requests_arriving_in_the_same_loop_pass_go_to_the_worker() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        batcher = await _batcher(recorder, inline_run_limit_s=60.0)
+        await asyncio.wait_for(batcher.submit(_rows(1), 1), TIMEOUT)  # timed on the worker
+        together = [batcher.submit(_rows(v), 1) for v in (2, 3, 4)]
+        results = await asyncio.wait_for(asyncio.gather(*together), TIMEOUT)
+        assert [r["y"][0][0] for r in results] == [4, 6, 8]
+        assert recorder.threads == {"inference"}
+        assert sum(recorder.batches) == 4
+        assert len(recorder.batches) < 4  # two of the three were merged
+        await batcher.close()
+
+    asyncio.run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
@@ -156,18 +157,30 @@ def test_concurrent_requests_are_batched_and_split_back_by_shape(tmp_path: Path)
         bodies = [[[index + 1] * (3 if index % 2 else 5)] for index in range(12)]
 
         async def send_all() -> list[dict[str, object]]:
-            import aiohttp
+            # Connect first, then write every request back to back, so that they really
+            # arrive together (connection set-up would otherwise spread them out).
+            port = running.server.port
+            streams = [await asyncio.open_connection("127.0.0.1", port) for _ in bodies]
+            for (_, writer), ids in zip(streams, bodies, strict=True):
+                body = json.dumps(_tokens(ids)).encode()
+                writer.write(
+                    b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: test\r\n"
+                    b"Content-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
 
-            async with aiohttp.ClientSession() as session:
+            async def answer(reader: asyncio.StreamReader) -> dict[str, object]:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                assert head.startswith("HTTP/1.1 200"), head
+                length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+                return json.loads(await reader.readexactly(length))  # type: ignore[no-any-return]
 
-                async def one(ids: list[list[int]]) -> dict[str, object]:
-                    async with session.post(
-                        f"{url}/v2/models/digits/infer", json=_tokens(ids)
-                    ) as response:
-                        assert response.status == 200, await response.text()
-                        return await response.json()  # type: ignore[no-any-return]
-
-                return await asyncio.gather(*(one(ids) for ids in bodies))
+            try:
+                return await asyncio.gather(*(answer(reader) for reader, _ in streams))
+            finally:
+                for _, writer in streams:
+                    writer.close()
 
         results = asyncio.run(send_all())
         for ids, result in zip(bodies, results, strict=True):

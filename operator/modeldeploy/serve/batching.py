@@ -14,7 +14,8 @@ and `call_soon_threadsafe`, the cheapest hand-off measured here (about half the 
 `run_in_executor`). The one exception: a lone request on an idle batcher runs on the event
 loop itself when the model's single runs take less than `inline_run_limit_s` per request:
 for a tiny model the hand-off and the wake-ups (50-100 µs) cost more than the run, and the
-loop is blocked for less than the hand-off would have taken.
+loop is blocked for less than the hand-off would have taken. It first yields once to the
+loop, so that requests parsed in the same pass reach the batcher and are batched instead.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class DynamicBatcher:
         self._expected = 1  # requests in the previous batch
         self._inline_limit = inline_run_limit_s
         self._seconds_per_row = math.inf  # of the last single-request run; none yet
+        self._inline_candidate = False  # a request is yielding once before running inline
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._work: queue.SimpleQueue[list[_Request] | None] = queue.SimpleQueue()
@@ -100,10 +102,16 @@ class DynamicBatcher:
         loop = self._loop
         request = _Request(feeds, rows, _merge_key(feeds), loop.time(), loop.create_future())
         if self._runs_inline(rows):
-            result = self._run_alone(request)
-            if isinstance(result, BaseException):
-                raise result
-            return result
+            # Requests already on their way (parsed in the same loop pass) reach the batcher
+            # first; if one did, this one is batched with it instead.
+            self._inline_candidate = True
+            await asyncio.sleep(0)
+            self._inline_candidate = False
+            if self._runs_inline(rows):
+                result = self._run_alone(request)
+                if isinstance(result, BaseException):
+                    raise result
+                return result
         self._queue.append(request)
         self._queued_rows += rows
         self.poke()
@@ -114,6 +122,7 @@ class DynamicBatcher:
         model is fast enough that running here beats the hand-off."""
         return (
             not self._running
+            and not self._inline_candidate
             and not self._queue
             and self._expected == 1
             and self._pending_arrivals() == 0
