@@ -100,7 +100,7 @@ class DynamicBatcher:
     async def submit(self, feeds: Feeds, rows: int) -> Outputs:
         """Queue validated feeds with `rows` rows on axis 0; wait for their outputs."""
         loop = self._loop
-        request = _Request(feeds, rows, _merge_key(feeds), loop.time(), loop.create_future())
+        arrived = loop.time()
         if self._runs_inline(rows):
             # Requests already on their way (parsed in the same loop pass) reach the batcher
             # first; if one did, this one is batched with it instead.
@@ -108,10 +108,11 @@ class DynamicBatcher:
             await asyncio.sleep(0)
             self._inline_candidate = False
             if self._runs_inline(rows):
-                result = self._run_alone(request)
+                result = self._run_alone(feeds, rows)
                 if isinstance(result, BaseException):
                     raise result
                 return result
+        request = _Request(feeds, rows, _merge_key(feeds), arrived, loop.create_future())
         self._queue.append(request)
         self._queued_rows += rows
         self.poke()
@@ -189,7 +190,7 @@ class DynamicBatcher:
 
     def _run_batch(self, batch: list[_Request]) -> list[Result]:
         if len(batch) == 1:
-            return [self._run_alone(batch[0])]
+            return [self._run_alone(batch[0].feeds, batch[0].rows)]
         total = sum(request.rows for request in batch)
         merged = {
             name: np.concatenate([request.feeds[name] for request in batch])
@@ -202,7 +203,7 @@ class DynamicBatcher:
         if outputs is None or any(out.shape[:1] != (total,) for out in outputs.values()):
             # One bad request (or a model whose outputs do not follow axis 0) must not
             # fail the others: run each alone.
-            return [self._run_alone(request) for request in batch]
+            return [self._run_alone(request.feeds, request.rows) for request in batch]
         results: list[Result] = []
         start = 0
         for request in batch:
@@ -211,14 +212,14 @@ class DynamicBatcher:
             start = stop
         return results
 
-    def _run_alone(self, request: _Request) -> Result:
+    def _run_alone(self, feeds: Feeds, rows: int) -> Result:
         """One request's run, on the worker or (inline) on the loop; it also times the model
         for `_runs_inline`."""
         try:
-            outputs, seconds = self._timed_run(request.feeds, request.rows)
+            outputs, seconds = self._timed_run(feeds, rows)
         except Exception as err:
             return InferenceError(f"the model could not run on this input: {err}")
-        self._seconds_per_row = seconds / max(request.rows, 1)
+        self._seconds_per_row = seconds / max(rows, 1)
         return outputs
 
     def _timed_run(self, feeds: Feeds, rows: int) -> tuple[Outputs, float]:
