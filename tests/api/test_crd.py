@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modeldeploy.api.v1alpha1 import crdgen
+from modeldeploy.api.v1alpha1 import Rollout, crdgen
 from tests.api.conftest import REPO
 
 # The only places where free-form objects are wanted.
@@ -86,7 +86,9 @@ def test_cross_field_rules_are_cel_rules(open_api_schema: dict[str, Any]) -> Non
 
 def test_defaults_match_the_models(open_api_schema: dict[str, Any]) -> None:
     rollout = open_api_schema["properties"]["spec"]["properties"]["rollout"]
-    assert rollout["default"] == {}
+    # Fully defaulted, so the object's own CEL rules hold on the default as written.
+    assert rollout["default"] == Rollout().model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert rollout["default"]["analysis"]["provider"] == "direct"
     assert rollout["properties"]["steps"]["default"] == [
         {"weight": 10, "pause": "60s"},
         {"weight": 50, "pause": "120s"},

@@ -55,3 +55,12 @@ def test_camel_case_on_the_wire() -> None:
 )
 def test_duration_seconds(text: str, seconds: float) -> None:
     assert duration_seconds(text) == seconds
+
+
+def test_each_example_is_a_distinct_resource() -> None:
+    """`kubectl apply -f examples/` creates every example, none overwriting another."""
+    keys = [
+        (load_yaml(path)["metadata"]["namespace"], load_yaml(path)["metadata"]["name"])
+        for path in EXAMPLES
+    ]
+    assert len(set(keys)) == len(keys), keys

@@ -8,7 +8,7 @@ from pydantic import Field, ValidationError
 
 from modeldeploy.api.v1alpha1.compression import Compression
 from modeldeploy.api.v1alpha1.rollout import Rollout
-from modeldeploy.api.v1alpha1.rules import RULE_ERROR, ApiModel
+from modeldeploy.api.v1alpha1.rules import RULE_ERROR, ApiModel, full_default
 from modeldeploy.api.v1alpha1.serving import ModelSource, Serving
 from modeldeploy.api.v1alpha1.status import ModelDeploymentStatus
 
@@ -28,8 +28,8 @@ class ModelDeploymentSpec(ApiModel):
     model: ModelSource
     compression: Compression | None = None
     """Absent: the model is served as it is."""
-    serving: Serving = Field(default_factory=Serving, json_schema_extra={"default": {}})
-    rollout: Rollout = Field(default_factory=Rollout, json_schema_extra={"default": {}})
+    serving: Serving = Field(default_factory=Serving, json_schema_extra=full_default(Serving))
+    rollout: Rollout = Field(default_factory=Rollout, json_schema_extra=full_default(Rollout))
 
 
 class ModelDeployment(ApiModel):

@@ -8,7 +8,7 @@ from itertools import pairwise
 from pydantic import Field, JsonValue
 
 from modeldeploy.api.v1alpha1.quantity import Duration
-from modeldeploy.api.v1alpha1.rules import ApiModel, Rule, cel_list
+from modeldeploy.api.v1alpha1.rules import ApiModel, Rule, cel_list, full_default
 
 BUILTIN_METRICS = ("error-rate", "latency-p50-ms", "latency-p99-ms")
 DEFAULT_STEPS: tuple[dict[str, JsonValue], ...] = (
@@ -122,12 +122,17 @@ class Rollout(ApiModel):
         json_schema_extra={"default": list(DEFAULT_STEPS)},
     )
     """Canary steps with strictly increasing weights below 100; after the last, 100%."""
-    analysis: Analysis = Field(default_factory=Analysis, json_schema_extra={"default": {}})
+    analysis: Analysis = Field(default_factory=Analysis, json_schema_extra=full_default(Analysis))
     post_promotion_window: Duration = "300s"
     """After promotion the new stable version is still watched this long and rolled back on
     failure."""
     keep_revisions: int = Field(default=3, ge=1, le=50)
-    """Old versions' artifacts and history entries kept for rollback."""
+    """Old versions' Deployments (scaled to 0) kept for a fast rollback."""
+    max_surge: int = Field(default=1, ge=0, le=1000)
+    """Serving pods of all versions together never exceed `replicas + maxSurge`: with 0 the
+    canary grows only as the stable shrinks (a GPU pool with no spare capacity)."""
+    progress_deadline: Duration = "10m"
+    """A canary whose pods are not ready this long after a step began is rolled back."""
 
     rules = (
         Rule(

@@ -66,5 +66,20 @@ class ApiModel(BaseModel):
         return self
 
 
+def full_default(model: type[ApiModel]) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` that gives an object field the model's fully defaulted value.
+
+    kube-apiserver evaluates the CEL rules of a node on its `default` as written, without
+    filling in the defaults below it first, so a bare `{}` fails a rule that reads a defaulted
+    field ("no such key"); see apiextensions-apiserver
+    pkg/apiserver/schema/defaulting/validation.go.
+    """
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["default"] = model().model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    return extra
+
+
 def cel_list(values: Iterable[str]) -> str:
     return "[" + ", ".join(f"'{value}'" for value in values) + "]"
