@@ -17,6 +17,7 @@ from modeldeploy import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "crds": ("modeldeploy.api.v1alpha1.crdgen", "render the CustomResourceDefinition YAML"),
     "compress": ("modeldeploy.compress.job", "compress an ONNX model and gate it (the Job)"),
+    "fetch": ("modeldeploy.compress.fetch", "copy a model into a serving pod (init container)"),
     "operator": ("modeldeploy.controller.main", "run the operator (kopf)"),
     "serve": ("modeldeploy.serve.server", "serve one ONNX model over KServe v1 and OIP v2 HTTP"),
     "sandbox": ("modeldeploy.sandbox.cli", "run a local Kubernetes cluster in a directory"),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from modeldeploy.compress import s3
 from modeldeploy.compress.job import main
 from tests.fixtures.models import DigitsModel, default_data_dir, digits_mlp
+
+AWS_SECRET = "moto-secret-access-key-0123456789"
 
 # One thread: on this 2-core machine more threads were measured to be much slower.
 torch.set_num_threads(1)
@@ -23,6 +27,36 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def digits() -> DigitsModel:
     return digits_mlp(default_data_dir())
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """An S3 API (moto) on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new empty bucket, with the AWS_* variables of a Secret pointing at it."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "moto-access-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    bucket = f"models-{uuid.uuid4().hex[:12]}"
+    s3.client(f"s3://{bucket}").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    return bucket
 
 
 @dataclass

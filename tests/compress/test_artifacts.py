@@ -19,10 +19,10 @@ def test_put_names_the_folder_by_the_model_digest_and_find_returns_it(
     store = ArtifactStore(tmp_path / "store")
     model = onnx.load(str(digits.model))
 
-    folder = store.put(model, {"passed": True}, fingerprint="inputs-1")
+    digest = store.put(model, {"passed": True}, fingerprint="inputs-1")
 
-    digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
-    assert folder == tmp_path / "store" / digest
+    stored = (tmp_path / "store" / digest / "model.onnx").read_bytes()
+    assert digest == hashlib.sha256(stored).hexdigest()
     found = store.find("inputs-1")
     assert found is not None
     assert found["digest"] == f"sha256:{digest}"

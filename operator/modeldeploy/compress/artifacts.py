@@ -3,6 +3,8 @@
 An artifact is written into a temporary folder and renamed into place, so a folder named by
 a digest is always complete. `<store>/index/<key>` maps the job's inputs (model digest,
 steps, evaluation) to the digest, so a re-run with the same inputs reuses the artifact.
+The digest is the sha256 of `model.onnx` followed by its external data `model.onnx.data`,
+if any. `s3store.S3ArtifactStore` keeps the same layout under an S3 prefix.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import onnx
 
 from modeldeploy.compress.errors import CompressError
-from modeldeploy.compress.sources import CHUNK
+from modeldeploy.compress.sources import files_sha256
 
 MODEL_FILE = "model.onnx"
+DATA_FILE = f"{MODEL_FILE}.data"
 REPORT_FILE = "report.json"
 INDEX = "index"
 # Protobuf cannot serialize 2 GiB; larger models keep their tensors in a side file.
@@ -41,7 +45,37 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+class Store(Protocol):
+    def find(self, fingerprint: str) -> dict[str, Any] | None:
+        """The stored report of an earlier run with the same inputs, if its artifact is there."""
+
+    def put(self, model: onnx.ModelProto, report: dict[str, Any], fingerprint: str) -> str:
+        """Store `model` under its digest (returned); `report` gets `digest` and `artifact`."""
+
+
+def index_key(fingerprint: str) -> str:
+    return hashlib.sha256(fingerprint.encode()).hexdigest()
+
+
+def stage(
+    model: onnx.ModelProto, report: dict[str, Any], staging: Path, location: Callable[[str], str]
+) -> str:
+    """Write the artifact's files into the empty folder `staging`; its digest.
+
+    `report` gets the digest and `artifact`: `location(digest)`, where the model file will be.
+    """
+    large = model.ByteSize() > EXTERNAL_DATA_BYTES
+    onnx.save(model, str(staging / MODEL_FILE), save_as_external_data=large, location=DATA_FILE)
+    digest = files_sha256(sorted(staging.iterdir()))  # model.onnx, then model.onnx.data
+    report["digest"] = f"sha256:{digest}"
+    report["artifact"] = location(digest)
+    (staging / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True))
+    return digest
+
+
 class ArtifactStore:
+    """The store in a local directory (or a mounted PersistentVolumeClaim)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         try:
@@ -52,10 +86,9 @@ class ArtifactStore:
             ) from None
 
     def _index_path(self, fingerprint: str) -> Path:
-        return self.root / INDEX / hashlib.sha256(fingerprint.encode()).hexdigest()
+        return self.root / INDEX / index_key(fingerprint)
 
     def find(self, fingerprint: str) -> dict[str, Any] | None:
-        """The stored report of an earlier run with the same inputs, if its artifact is there."""
         try:
             digest = self._index_path(fingerprint).read_text().strip()
             report: dict[str, Any] = json.loads((self.root / digest / REPORT_FILE).read_text())
@@ -63,23 +96,11 @@ class ArtifactStore:
             return None
         return report if (self.root / digest / MODEL_FILE).is_file() else None
 
-    def put(self, model: onnx.ModelProto, report: dict[str, Any], fingerprint: str) -> Path:
-        """Store `model` under its digest; `report` gets `digest` and `artifact` filled in."""
+    def put(self, model: onnx.ModelProto, report: dict[str, Any], fingerprint: str) -> str:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
         try:
-            model_path = staging / MODEL_FILE
-            large = model.ByteSize() > EXTERNAL_DATA_BYTES
-            onnx.save(
-                model,
-                str(model_path),
-                save_as_external_data=large,
-                location=f"{MODEL_FILE}.data",
-            )
-            digest = _digest(sorted(staging.iterdir()))
+            digest = stage(model, report, staging, lambda d: str(self.root / d / MODEL_FILE))
             target = self.root / digest
-            report["digest"] = f"sha256:{digest}"
-            report["artifact"] = str(target / MODEL_FILE)
-            (staging / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True))
             if not target.exists():
                 try:
                     staging.rename(target)
@@ -87,16 +108,6 @@ class ArtifactStore:
                     if not target.exists():
                         raise
             write_atomically(self._index_path(fingerprint), digest.encode())
-            return target
+            return digest
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _digest(files: list[Path]) -> str:
-    """sha256 of the model file (followed by its external data file, if any)."""
-    digest = hashlib.sha256()
-    for file in files:
-        with file.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()

@@ -21,17 +21,16 @@ from typing import Any
 import onnx
 
 from modeldeploy.compress import evaluate, report
-from modeldeploy.compress.artifacts import ArtifactStore, write_atomically
+from modeldeploy.compress.artifacts import ArtifactStore, Store, write_atomically
 from modeldeploy.compress.dataset import load_dataset
 from modeldeploy.compress.errors import CompressError
 from modeldeploy.compress.evaluate import Figures
 from modeldeploy.compress.graph import load_model
 from modeldeploy.compress.pipeline import Context, run_steps
-from modeldeploy.compress.sources import fetch, local_path, verify_sha256
+from modeldeploy.compress.s3store import S3ArtifactStore
+from modeldeploy.compress.sources import fetch, local_path, redact, verify_sha256
 from modeldeploy.compress.spec import JobSpec, load_spec, spec_fingerprint
-
-TERMINATION_LOG_ENV = "MODELDEPLOY_TERMINATION_LOG"
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+from modeldeploy.compress.termination import HELP, termination_path, write_termination
 
 log = logging.getLogger("modeldeploy.compress")
 
@@ -42,11 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Compress an ONNX model, gate it on a metric, store it by its sha256.",
     )
     parser.add_argument("--spec", help="job spec (JSON); default: $MODELDEPLOY_COMPRESS_SPEC")
-    parser.add_argument(
-        "--termination-log",
-        help=f"termination message file (default: ${TERMINATION_LOG_ENV} or "
-        f"{DEFAULT_TERMINATION_LOG})",
-    )
+    parser.add_argument("--termination-log", help=HELP)
     return parser
 
 
@@ -57,41 +52,29 @@ def main(argv: list[str]) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("modeldeploy").setLevel(logging.INFO)
-    termination_log = Path(
-        args.termination_log or os.environ.get(TERMINATION_LOG_ENV) or DEFAULT_TERMINATION_LOG
-    )
+    termination_log = termination_path(args.termination_log)
     try:
         spec = load_spec(args.spec, dict(os.environ))
         result = run(spec, os.environ)
     except CompressError as error:
         log.error("compression failed: %s", error)
-        _write_termination(termination_log, f"compression failed: {error}")
+        write_termination(termination_log, f"compression failed: {error}")
         return 1
     except Exception as error:  # the reason still reaches the operator, on one line
         log.exception("compression failed unexpectedly")
-        reason = " ".join(f"{type(error).__name__}: {error}".split())[:1024]
-        _write_termination(termination_log, f"compression failed: {reason}")
+        reason = redact(" ".join(f"{type(error).__name__}: {error}".split()), os.environ)
+        write_termination(termination_log, f"compression failed: {reason[:1024]}")
         return 1
-    _write_termination(
+    write_termination(
         termination_log,
         report.summary(result) if result["passed"] else f"gate failed: {result['reason']}",
     )
     return 0 if result["passed"] else 1
 
 
-def _write_termination(path: Path, message: str) -> None:
-    try:
-        path.write_text(message)
-    except OSError as error:
-        log.warning("cannot write the termination message to %s: %s", path, error.strerror)
-
-
 def run(spec: JobSpec, environ: Mapping[str, str]) -> dict[str, Any]:
     """Fetch, compress, evaluate, gate, store; the full report."""
-    store_path = local_path(spec.artifact_store, environ)
-    if store_path is None:
-        raise CompressError(f"artifactStore {spec.artifact_store}: use a directory or pvc:// path")
-    store = ArtifactStore(store_path)
+    store = _store(spec.artifact_store, environ)
     report_file = None if spec.report_path is None else local_path(spec.report_path, environ)
     if spec.report_path is not None and report_file is None:
         raise CompressError(f"reportPath {spec.report_path}: use a file or pvc:// path")
@@ -112,6 +95,15 @@ def run(spec: JobSpec, environ: Mapping[str, str]) -> dict[str, Any]:
         write_atomically(report_file, _json(result))
     log.info("%s: %s", "passed" if result["passed"] else "FAILED", result["reason"])
     return result
+
+
+def _store(location: str, environ: Mapping[str, str]) -> Store:
+    path = local_path(location, environ)
+    if path is not None:
+        return ArtifactStore(path)
+    if location.startswith("s3://"):
+        return S3ArtifactStore(location)
+    raise CompressError(f"artifactStore {location}: use a directory, pvc:// or s3:// path")
 
 
 def _json(result: dict[str, Any]) -> bytes:

@@ -1,23 +1,34 @@
 """Fetch a file named by URI: file://, pvc://claim/path, https:// and s3://.
 
 A `pvc://claim/path` URI names a file on a PersistentVolumeClaim that the Job mounts at
-`$MODELDEPLOY_PVC_ROOT/<claim>` (default `/mnt/pvc/<claim>`).
+`$MODELDEPLOY_PVC_ROOT/<claim>` (default `/mnt/pvc/<claim>`). An https download sends
+`Authorization: Bearer $MODELDEPLOY_HTTPS_TOKEN`, or basic auth from
+`$MODELDEPLOY_HTTPS_USERNAME` and `$MODELDEPLOY_HTTPS_PASSWORD`, when they are set (from a
+Secret); never to the target of a redirect, and never in a message.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from modeldeploy.compress import s3
 from modeldeploy.compress.errors import CompressError
 
 PVC_ROOT_ENV = "MODELDEPLOY_PVC_ROOT"
 DEFAULT_PVC_ROOT = "/mnt/pvc"
+HTTPS_TOKEN_ENV = "MODELDEPLOY_HTTPS_TOKEN"
+HTTPS_USERNAME_ENV = "MODELDEPLOY_HTTPS_USERNAME"
+HTTPS_PASSWORD_ENV = "MODELDEPLOY_HTTPS_PASSWORD"
+REDACT_MIN_CHARS = 8
+SECRET_ENVS = (HTTPS_TOKEN_ENV, HTTPS_PASSWORD_ENV, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
 DOWNLOAD_TIMEOUT_S = 60.0
 CHUNK = 1 << 20
@@ -53,14 +64,45 @@ def fetch(uri: str, workdir: Path, environ: Mapping[str, str], what: str) -> Pat
     if uri.startswith("s3://"):
         _fetch_s3(uri, target, what)
     else:
-        _fetch_https(uri, target, what)
+        _fetch_https(uri, target, what, environ)
     return target
 
 
-def _fetch_https(uri: str, target: Path, what: str) -> None:
+def redact(message: str, environ: Mapping[str, str]) -> str:
+    """`message` with the value of each credential variable replaced by `***`.
+
+    A safety net for unexpected errors: no message is built from a credential. Values under
+    8 characters are left alone, as replacing them would garble the message.
+    """
+    for name in SECRET_ENVS:
+        secret = environ.get(name, "").strip()
+        if len(secret) >= REDACT_MIN_CHARS:
+            message = message.replace(secret, "***")
+    return message
+
+
+def _authorization(environ: Mapping[str, str]) -> str | None:
+    token = environ.get(HTTPS_TOKEN_ENV, "").strip()  # a Secret made from a file ends in \n
+    if token:
+        if not token.isprintable() or " " in token:  # refused here, not echoed by http.client
+            raise CompressError(f"${HTTPS_TOKEN_ENV} holds a character not allowed in a token")
+        return f"Bearer {token}"
+    username = environ.get(HTTPS_USERNAME_ENV, "").strip()
+    if username:
+        password = environ.get(HTTPS_PASSWORD_ENV, "").strip()
+        return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+    return None
+
+
+def _fetch_https(uri: str, target: Path, what: str, environ: Mapping[str, str]) -> None:
+    request = urllib.request.Request(uri)
+    authorization = _authorization(environ)
+    if authorization is not None:
+        # Unredirected: a redirect to another host (a signed object URL) never gets it.
+        request.add_unredirected_header("Authorization", authorization)
     try:
         with (
-            urllib.request.urlopen(uri, timeout=DOWNLOAD_TIMEOUT_S) as response,
+            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
             target.open("wb") as out,
         ):
             declared = response.headers.get("Content-Length")
@@ -76,51 +118,44 @@ def _fetch_https(uri: str, target: Path, what: str) -> None:
                         f"{what} {uri} is over the {MAX_DOWNLOAD_BYTES} byte download limit"
                     )
                 out.write(chunk)
+            if declared is not None and received != int(declared):  # the connection dropped
+                raise CompressError(
+                    f"cannot download {what} {uri}: got {received} of {declared} bytes"
+                )
     except urllib.error.HTTPError as error:
         raise CompressError(f"cannot download {what} {uri}: HTTP {error.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as error:
         reason = getattr(error, "reason", None) or error
         raise CompressError(f"cannot download {what} {uri}: {reason}") from None
 
 
 def _fetch_s3(uri: str, target: Path, what: str) -> None:
-    try:
-        import boto3
-        import botocore.exceptions
-    except ImportError:
-        raise CompressError(
-            f"{what} {uri}: s3:// needs the s3 extra (pip install 'modeldeploy[s3]')"
-        ) from None
-    parsed = urlparse(uri)
-    key = parsed.path.lstrip("/")
-    if not parsed.netloc or not key:
+    bucket, key = s3.split(uri)
+    if not key:
         raise CompressError(f"{uri}: an s3 URI is s3://<bucket>/<key>")
-    # Credentials and the endpoint come from the standard AWS_* variables (a mounted Secret);
-    # they are never logged.
-    client = boto3.client("s3")
+    client = s3.client(uri)
     try:
-        size = client.head_object(Bucket=parsed.netloc, Key=key)["ContentLength"]
+        size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
         if size > MAX_DOWNLOAD_BYTES:
             raise CompressError(f"{what} {uri} is {size} bytes, over the download limit")
-        client.download_file(parsed.netloc, key, str(target))
-    except botocore.exceptions.BotoCoreError as error:
-        raise CompressError(f"cannot download {what} {uri}: {error}") from None
-    except botocore.exceptions.ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "error")
-        raise CompressError(f"cannot download {what} {uri}: {code}") from None
+        client.download_file(bucket, key, str(target))
+    except s3.failures() as error:
+        raise CompressError(f"cannot download {what} {uri}: {s3.reason(error)}") from None
 
 
-def file_sha256(path: Path) -> str:
+def files_sha256(paths: Iterable[Path]) -> str:
+    """sha256 of the files' contents, one after the other."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
+    for path in paths:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str | None, what: str) -> str:
     """The file's sha256; fails when it differs from `expected` (hex, `sha256:` prefix ok)."""
-    actual = file_sha256(path)
+    actual = files_sha256([path])
     if expected is not None:
         wanted = expected.lower().removeprefix("sha256:")
         if wanted != actual:

@@ -93,7 +93,8 @@ class JobSpec(SpecModel):
     steps: list[Step] = Field(min_length=1, max_length=16)
     evaluation: JobEvaluation
     artifact_store: str
-    """A directory or `pvc://claim/path`; artifacts go to `<store>/<sha256>/`."""
+    """A directory, `pvc://claim/path` or `s3://bucket/prefix`; artifacts go to
+    `<store>/<sha256>/`."""
     report_path: str | None = None
     """Where to also write the full report.json (besides the artifact's own copy)."""
 
