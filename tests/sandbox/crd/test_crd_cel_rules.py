@@ -31,7 +31,7 @@ QUANTIZE = {"rule": "self.type != 'quantize' || self.mode != 'static' || has(sel
 
 def test_failed_rule_default_message() -> None:
     assert messages(rule_schema(QUANTIZE), {"type": "quantize", "mode": "static"}) == [
-        "spec: Invalid value: \"object\": failed rule: self.type != 'quantize' || self.mode != "
+        "spec: Invalid value: failed rule: self.type != 'quantize' || self.mode != "
         "'static' "
         "|| has(self.calibrationUri)"
     ]
@@ -73,15 +73,13 @@ def test_message_expression() -> None:
         "messageExpression": "'replicas ' + string(self.replicas) + ' is over 10'",
     }
     assert messages(rule_schema(rule), {"replicas": 12}) == [
-        'spec: Invalid value: "object": replicas 12 is over 10'
+        "spec: Invalid value: replicas 12 is over 10"
     ]
 
 
 def test_failing_message_expression_falls_back_to_the_message() -> None:
     rule = {"rule": "self.replicas <= 10", "message": "static", "messageExpression": "self.nope"}
-    assert messages(rule_schema(rule), {"replicas": 12}) == [
-        'spec: Invalid value: "object": static'
-    ]
+    assert messages(rule_schema(rule), {"replicas": 12}) == ["spec: Invalid value: static"]
 
 
 def test_evaluation_error_names_the_rule() -> None:
@@ -114,10 +112,10 @@ STEPS = {
     ("weights", "expected"),
     [
         ([10, 50], []),
-        ([50, 10], ['spec.steps: Invalid value: "array": weights must increase']),
+        ([50, 10], ["spec.steps: Invalid value: weights must increase"]),
         (
             [10, 100],
-            ['spec.steps: Invalid value: "array": failed rule: self.all(s, s.weight < 100)'],
+            ["spec.steps: Invalid value: failed rule: self.all(s, s.weight < 100)"],
         ),
     ],
 )
@@ -141,7 +139,7 @@ def test_rules_on_items_run_per_item_with_the_item_path() -> None:
         },
     }
     assert messages(schema, {"steps": [{"weight": 5}, {"weight": 7}]}) == [
-        'spec.steps[1]: Invalid value: "object": failed rule: self.weight % 5 == 0'
+        "spec.steps[1]: Invalid value: failed rule: self.weight % 5 == 0"
     ]
 
 
@@ -159,7 +157,7 @@ def test_rules_on_map_values_use_the_key_path() -> None:
         },
     }
     assert messages(schema, {"limits": {"gpu": "1", "cpu": "lots"}}) == [
-        "spec.limits[cpu]: Invalid value: \"string\": failed rule: self.matches('^[0-9]+$')"
+        "spec.limits[cpu]: Invalid value: \"lots\": failed rule: self.matches('^[0-9]+$')"
     ]
 
 
@@ -182,7 +180,7 @@ def test_transition_rule_is_skipped_on_create() -> None:
 
 def test_transition_rule_runs_on_update() -> None:
     assert messages(IMMUTABLE, {"uri": "b"}, old_spec={"uri": "a"}) == [
-        'spec.uri: Invalid value: "string": uri is immutable'
+        'spec.uri: Invalid value: "b": uri is immutable'
     ]
     assert messages(IMMUTABLE, {"uri": "a"}, old_spec={"uri": "a"}) == []
 
@@ -200,7 +198,7 @@ def test_transition_rule_in_list_type_map_items_correlates_by_key() -> None:
     old = {"metrics": [{"name": "a", "max": 1}, {"name": "b", "max": 1}]}
     new = {"metrics": [{"name": "b", "max": 2}, {"name": "a", "max": 0.5}, {"name": "c", "max": 9}]}
     assert messages(schema, new, old_spec=old) == [
-        'spec.metrics[0]: Invalid value: "object": max may only go down'
+        "spec.metrics[0]: Invalid value: max may only go down"
     ]
 
 
@@ -213,7 +211,7 @@ def test_root_rules_see_metadata_name() -> None:
     obj = widget({})
     obj["metadata"]["name"] = "x"
     assert [str(c) for c in schema.admit(obj, None)[1]] == [
-        "<nil>: Invalid value: \"object\": failed rule: self.metadata.name.startsWith('w')"
+        "<nil>: Invalid value: failed rule: self.metadata.name.startsWith('w')"
     ]
 
 
@@ -288,9 +286,7 @@ def test_blocking_schema_error_skips_rules() -> None:
     schema = rule_schema({"rule": "self.replicas < 5"})
     found = messages(schema, {"replicas": "many"})
     assert len(found) == 2
-    assert found[1].startswith(
-        '<nil>: Invalid value: "null": some validation rules were not checked'
-    )
+    assert found[1].startswith("<nil>: Invalid value: null: some validation rules were not checked")
 
 
 def test_unchanged_value_is_not_rechecked_by_plain_rules() -> None:
@@ -306,8 +302,8 @@ def test_unchanged_value_is_not_rechecked_by_plain_rules() -> None:
     }
     assert messages(schema, {"replicas": 20, "note": "b"}, old_spec={"replicas": 20}) == []
     assert messages(schema, {"replicas": 19}, old_spec={"replicas": 20}) == [
-        'spec.replicas: Invalid value: "integer": failed rule: self <= 10',
-        'spec.replicas: Invalid value: "integer": failed rule: self >= oldSelf',
+        "spec.replicas: Invalid value: 19: failed rule: self <= 10",
+        "spec.replicas: Invalid value: 19: failed rule: self >= oldSelf",
     ]
 
 
@@ -356,7 +352,7 @@ def test_quantity_of_a_field() -> None:
         memory={"type": "string"},
     )
     assert messages(schema, {"memory": "512Mi"}) == []
-    assert messages(schema, {"memory": "8Gi"}) == ['spec: Invalid value: "object": at most 4Gi']
+    assert messages(schema, {"memory": "8Gi"}) == ["spec: Invalid value: at most 4Gi"]
     assert messages(schema, {"memory": "lots"}) == [
         'spec: Invalid value: "object": quantities must match the regular expression '
         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' evaluating rule: at most 4Gi"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from modeldeploy.sandbox.apiserver.crd.go_json import go_json
+
 REQUIRED = "FieldValueRequired"
 INVALID = "FieldValueInvalid"
 NOT_SUPPORTED = "FieldValueNotSupported"
@@ -25,6 +27,8 @@ TOO_MANY = "FieldValueTooMany"
 
 # The path kube-apiserver prints for an error that belongs to no field.
 NO_FIELD = "<nil>"
+# A bad value that is not shown (`field.OmitValueType{}`): `Invalid value: <detail>`.
+OMIT_VALUE: Any = object()
 
 
 @dataclass(frozen=True)
@@ -63,30 +67,13 @@ def go_float(number: float) -> str:
 
 
 def go_value(value: Any) -> str:
-    """A bad value as `field.Error.ErrorBody` prints it (`%v`, `%q` or `%#v`)."""
-    if value is None:
-        return '"null"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    """A bad value as `field.Error.ErrorBody` prints it: a float `%v`, a string `%q`, and
+    anything else as JSON (which is also how `%v` prints a bool or an int)."""
     if isinstance(value, float):
         return go_float(value)
     if isinstance(value, str):
         return go_quote(value)
-    return go_sharp(value)
-
-
-def go_sharp(value: Any) -> str:
-    """Go's `%#v` of a decoded JSON value (`map[string]interface {}{"a":1}`)."""
-    if value is None:
-        return "interface {}(nil)"
-    if isinstance(value, dict):
-        entries = ", ".join(f"{go_quote(k)}:{go_sharp(v)}" for k, v in sorted(value.items()))
-        return "map[string]interface {}{" + entries + "}"
-    if isinstance(value, list):
-        return "[]interface {}{" + ", ".join(go_sharp(v) for v in value) + "}"
-    return go_value(value)
+    return go_json(value)
 
 
 _GO_ESCAPES = {
@@ -118,6 +105,10 @@ def _go_quote_char(char: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def _with_value(kind: str, value: Any) -> str:
+    return kind if value is OMIT_VALUE else f"{kind}: {go_value(value)}"
+
+
 def required(field: str, detail: str = "") -> Cause:
     return Cause(_field(field), _with_detail("Required value", detail), REQUIRED)
 
@@ -127,7 +118,7 @@ def forbidden(field: str, detail: str) -> Cause:
 
 
 def invalid(field: str, value: Any, detail: str) -> Cause:
-    return Cause(_field(field), _with_detail(f"Invalid value: {go_value(value)}", detail), INVALID)
+    return Cause(_field(field), _with_detail(_with_value("Invalid value", value), detail), INVALID)
 
 
 def type_invalid(field: str, value: Any, detail: str) -> Cause:
@@ -144,7 +135,7 @@ def not_supported(field: str, value: Any, supported: Iterable[str]) -> Cause:
 
 
 def duplicate(field: str, value: Any) -> Cause:
-    return Cause(_field(field), f"Duplicate value: {go_value(value)}", DUPLICATE)
+    return Cause(_field(field), _with_value("Duplicate value", value), DUPLICATE)
 
 
 def too_long(field: str, max_length: int) -> Cause:

@@ -27,7 +27,7 @@ _STEP = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
 
 def undefined_fields(expression: str, schema: Schema) -> list[str]:
     """cel-go style errors (`ERROR: <input>:1:6: undefined field 'x'`) for unknown fields."""
-    text = _blank_strings(expression)
+    text = blank_strings(expression)
     variables: dict[str, Schema | None] = {"self": schema, "oldSelf": schema}
     for macro in _MACRO.finditer(text):
         target = _follow(variables, macro.group(1), macro.group(2))
@@ -58,7 +58,7 @@ def undefined_fields(expression: str, schema: Schema) -> list[str]:
     return errors
 
 
-def _blank_strings(expression: str) -> str:
+def blank_strings(expression: str) -> str:
     """The expression with string literals blanked out, keeping every offset."""
     return _STRING_LITERAL.sub(lambda match: " " * len(match.group(0)), expression)
 

@@ -1,10 +1,12 @@
 """`x-kubernetes-validations` rules: compiled once per CRD, evaluated on every write.
 
 Errors are worded as `apiextensions-apiserver/pkg/apiserver/schema/cel/validation.go`
-words them: a false rule gives `Invalid value: "object": failed rule: <rule>` (or its
-`message` / `messageExpression`) at the rule's field, or at `fieldPath` below it; a
-`reason` turns it into a Forbidden / Required / Duplicate error. Transition rules (those
-that read `oldSelf`) run only on update, where the old value at the same place exists.
+words them: a false rule gives `Invalid value: failed rule: <rule>` (or its `message` /
+`messageExpression`) at the rule's field, or at `fieldPath` below it, showing the value
+only when the rule's node is a scalar (`Invalid value: 7: must be even`); a `reason` turns
+it into a Forbidden / Required / Duplicate error. A rule that fails to evaluate gives
+`Invalid value: "<type>": <error> evaluating rule: <message>`. Transition rules (those that
+read `oldSelf`) run only where the old value at the same place exists.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import cel
 
-from modeldeploy.sandbox.apiserver.crd import causes, cel_library, cel_quantity, paths
+from modeldeploy.sandbox.apiserver.crd import causes, cel_library, cel_logic, cel_quantity, paths
 from modeldeploy.sandbox.apiserver.crd.causes import Cause
 from modeldeploy.sandbox.apiserver.crd.cel_values import to_cel
 from modeldeploy.sandbox.apiserver.crd.correlation import NO_OLD, old_field, old_items, unchanged
@@ -97,20 +99,36 @@ def _nodes(schema: Schema) -> Iterator[Schema]:
 
 
 def evaluate_rules(
-    value: Any, old: Any, schema: Schema, rules: CompiledRules, path: str
+    value: Any,
+    old: Any,
+    schema: Schema,
+    rules: CompiledRules,
+    path: str,
+    *,
+    ratcheting: bool = True,
 ) -> list[Cause]:
-    """Every failed rule of `value` (and its old value, `NO_OLD` on create) under `schema`."""
+    """Every failed rule of `value` (and its old value, `NO_OLD` on create) under `schema`.
+
+    With `ratcheting`, as on an update of a custom resource, a value equal to its old value
+    is not re-checked by the rules that do not read `oldSelf`.
+    """
     found: list[Cause] = []
-    _evaluate(value, old, schema, rules, path, found)
+    _evaluate(value, old, schema, rules, path, found, ratcheting)
     return found
 
 
 def _evaluate(
-    value: Any, old: Any, schema: Schema, rules: CompiledRules, path: str, found: list[Cause]
+    value: Any,
+    old: Any,
+    schema: Schema,
+    rules: CompiledRules,
+    path: str,
+    found: list[Cause],
+    ratcheting: bool,
 ) -> None:
     if value is None:
         return
-    ratcheted = unchanged(value, old)
+    ratcheted = ratcheting and unchanged(value, old)
     for compiled in rules.of(schema):
         if compiled.uses_old_self and old is NO_OLD:
             continue
@@ -126,11 +144,12 @@ def _evaluate(
                 continue
             child_old = old_field(old, key)
             child_path = paths.key(path, key) if schema.is_map else paths.child(path, key)
-            _evaluate(item, child_old, child_schema, rules, child_path, found)
+            _evaluate(item, child_old, child_schema, rules, child_path, found, ratcheting)
     elif isinstance(value, list) and schema.items is not None:
         item_olds = old_items(value, old, schema)
         for position, (item, item_old) in enumerate(zip(value, item_olds, strict=True)):
-            _evaluate(item, item_old, schema.items, rules, paths.index(path, position), found)
+            item_path = paths.index(path, position)
+            _evaluate(item, item_old, schema.items, rules, item_path, found, ratcheting)
 
 
 def _run_rule(
@@ -144,7 +163,7 @@ def _run_rule(
     shown = rule.message.strip() or rule.rule.strip()
     try:
         context = _context(activation)
-        result = compiled.program.execute(context)
+        result = cel_logic.execute(compiled.program, rule.rule, context)
     except Exception as error:  # a rule that cannot be evaluated is a field error, never a crash
         return causes.invalid(path, schema.type, _evaluation_failure(error, shown))
     if result is True:
@@ -155,7 +174,9 @@ def _run_rule(
     if compiled.message_program is not None:
         message = _message_from_expression(compiled.message_program, context) or message
     steps = field_path_suffix(schema, rule.field_path) or []
-    return _cause_for_reason(_below(path, steps), schema.type, message, rule.reason)
+    # kube-apiserver shows the value of a scalar node only, never an object or a list.
+    shown_value = causes.OMIT_VALUE if schema.type in ("object", "array") else value
+    return _cause_for_reason(_below(path, steps), shown_value, message, rule.reason)
 
 
 def _context(activation: dict[str, Any]) -> Any:
@@ -237,11 +258,11 @@ def _below(path: str, steps: list[tuple[str, str]]) -> str:
     return path
 
 
-def _cause_for_reason(path: str, type_name: str, message: str, reason: str) -> Cause:
+def _cause_for_reason(path: str, value: Any, message: str, reason: str) -> Cause:
     if reason == "FieldValueForbidden":
         return causes.forbidden(path, message)
     if reason == "FieldValueRequired":
         return causes.required(path, message)
     if reason == "FieldValueDuplicate":
-        return causes.duplicate(path, type_name)
-    return causes.invalid(path, type_name, message)
+        return causes.duplicate(path, value)
+    return causes.invalid(path, value, message)

@@ -14,11 +14,14 @@ from modeldeploy.sandbox.apiserver.crd import causes, paths
 from modeldeploy.sandbox.apiserver.crd.causes import Cause
 from modeldeploy.sandbox.apiserver.crd.schema import as_list, as_mapping
 from modeldeploy.sandbox.apiserver.crd.structural import check_schema
+from modeldeploy.sandbox.apiserver.crd.values import json_equal
 
 SCOPES = ("Cluster", "Namespaced")
 COLUMN_TYPES = ("boolean", "date", "integer", "number", "string")
 COLUMN_FORMATS = ("byte", "date", "date-time", "double", "float", "int32", "int64", "password")
 CONVERSION_STRATEGIES = ("None", "Webhook")
+# Version fields the server validates once, at the top of the spec, when all versions share them.
+_HOISTED = ("schema", "subresources", "additionalPrinterColumns")
 _DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*")
@@ -116,6 +119,10 @@ def _check_versions(spec: dict[str, Any], found: list[Cause]) -> None:
             )
         )
         return
+    # The server checks the internal form of a v1 CRD, where a schema, subresources or
+    # printer columns that every version shares are moved up to spec.validation,
+    # spec.subresources and spec.additionalPrinterColumns; errors are named there.
+    shared = {key: _shared(versions, key) for key in _HOISTED}
     seen: set[str] = set()
     storage = 0
     for position, version in enumerate(versions):
@@ -132,18 +139,45 @@ def _check_versions(spec: dict[str, Any], found: list[Cause]) -> None:
             found.append(causes.invalid(paths.child(version_path, "name"), name, DNS1035_MESSAGE))
         seen.add(name)
         storage += version.get("storage") is True
-        schema = version.get("schema")
-        schema_path = paths.child(version_path, "schema.openAPIV3Schema")
-        openapi = schema.get("openAPIV3Schema") if isinstance(schema, dict) else None
-        found.extend(check_schema(openapi, schema_path))
-        _check_subresources(
-            version.get("subresources"), paths.child(version_path, "subresources"), found
-        )
-        _check_columns(version.get("additionalPrinterColumns"), version_path, found)
+        openapi = _openapi_schema(version.get("schema"))
+        if openapi is None or not shared["schema"]:
+            found.extend(check_schema(openapi, paths.child(version_path, "schema.openAPIV3Schema")))
+        if not shared["subresources"]:
+            _check_subresources(
+                version.get("subresources"), paths.child(version_path, "subresources"), found
+            )
+        if not shared["additionalPrinterColumns"]:
+            columns_path = paths.child(version_path, "additionalPrinterColumns")
+            _check_columns(version.get("additionalPrinterColumns"), columns_path, found)
     if storage != 1:
         names = [v.get("name") for v in versions if isinstance(v, dict)]
         detail = "must have exactly one version marked as storage version"
         found.append(causes.invalid("spec.versions", names, detail))
+    _check_shared(versions[0], shared, found)
+
+
+def _shared(versions: list[Any], key: str) -> bool:
+    """Whether every version has the same `key` (kube-apiserver then validates it once)."""
+    first = versions[0].get(key) if isinstance(versions[0], dict) else None
+    return all(isinstance(v, dict) and json_equal(v.get(key), first) for v in versions)
+
+
+def _openapi_schema(schema: Any) -> Any:
+    return schema.get("openAPIV3Schema") if isinstance(schema, dict) else None
+
+
+def _check_shared(first: Any, shared: dict[str, bool], found: list[Cause]) -> None:
+    if not isinstance(first, dict):
+        return
+    openapi = _openapi_schema(first.get("schema"))
+    if shared["schema"] and openapi is not None:
+        found.extend(check_schema(openapi, "spec.validation.openAPIV3Schema"))
+    if shared["subresources"]:
+        _check_subresources(first.get("subresources"), "spec.subresources", found)
+    if shared["additionalPrinterColumns"]:
+        _check_columns(
+            first.get("additionalPrinterColumns"), "spec.additionalPrinterColumns", found
+        )
 
 
 def _check_subresources(subresources: Any, path: str, found: list[Cause]) -> None:
@@ -172,11 +206,11 @@ def _check_subresources(subresources: Any, path: str, found: list[Cause]) -> Non
         )
 
 
-def _check_columns(columns: Any, version_path: str, found: list[Cause]) -> None:
+def _check_columns(columns: Any, path: str, found: list[Cause]) -> None:
     if not isinstance(columns, list):
         return
     for position, column in enumerate(columns):
-        column_path = paths.index(paths.child(version_path, "additionalPrinterColumns"), position)
+        column_path = paths.index(path, position)
         if not isinstance(column, dict):
             found.append(causes.invalid(column_path, column, "must be an object"))
             continue

@@ -274,9 +274,11 @@ class _SchemaChecker:
             rules = compile_rules(node)
         except RuleCompileError:
             return  # reported where the rule is
-        # The server checks a default as an update of itself: transition rules see
-        # oldSelf == self, and (ratcheting) failures of other rules are only warnings.
-        self.found.extend(evaluate_rules(value, value, node, rules, default_path))
+        # The server evaluates the rules at and below the node on the default as written
+        # (nested defaults are not filled in: a rule reading a field it lacks fails with
+        # "no such key"), as an update of itself without ratcheting: transition rules see
+        # oldSelf == self and every failure is an error.
+        self.found.extend(evaluate_rules(value, value, node, rules, default_path, ratcheting=False))
 
     def _check_children(self, raw: dict[str, Any], path: str, correlatable: bool) -> None:
         # Items of a list correlate with the old list's only by the keys of a list-type=map.
