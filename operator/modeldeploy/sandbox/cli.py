@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the sandbox in the foreground (Ctrl-C stops it)")
     up.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state directory")
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port (0: any free)")
+    up.add_argument(
+        "--no-proxy",
+        dest="proxy",
+        action="store_false",
+        help="no Service proxy (nothing listens on ClusterIPs)",
+    )
     add_node_arguments(sub.add_parser("node", help="run only the node agent (a kubelet)"))
     for name, text in (("down", "stop a running sandbox"), ("status", "is it running?")):
         action = sub.add_parser(name, help=text)
@@ -55,7 +61,7 @@ def _running_pid(directory: Path) -> int | None:
     return pid
 
 
-async def _serve(directory: Path, port: int) -> int:
+async def _serve(directory: Path, port: int, proxy: bool) -> int:
     server = ApiServer(directory.resolve(), port=port)
     try:
         await server.start()
@@ -76,7 +82,9 @@ async def _serve(directory: Path, port: int) -> int:
     print(f"sandbox API server: {server.url}")
     print(f"kubeconfig: {server.kubeconfig}")
     print(f"export KUBECONFIG={server.kubeconfig}", flush=True)
-    components = asyncio.create_task(run_components(server.kubeconfig, server.directory, stop))
+    components = asyncio.create_task(
+        run_components(server.kubeconfig, server.directory, stop, with_proxy=proxy)
+    )
     try:
         await asyncio.wait(
             [components, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED"
@@ -90,12 +98,12 @@ async def _serve(directory: Path, port: int) -> int:
     return 0
 
 
-def _up(directory: Path, port: int) -> int:
+def _up(directory: Path, port: int, proxy: bool) -> int:
     pid = _running_pid(directory)
     if pid is not None:
         print(f"error: a sandbox is already running in {directory} (pid {pid})", file=sys.stderr)
         return 1
-    return asyncio.run(_serve(directory, port))
+    return asyncio.run(_serve(directory, port, proxy))
 
 
 def _down(directory: Path) -> int:
@@ -142,7 +150,7 @@ def _status(directory: Path) -> int:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.action == "up":
-        return _up(args.dir, args.port)
+        return _up(args.dir, args.port, args.proxy)
     if args.action == "node":
         return node_main(args)
     if args.action == "down":

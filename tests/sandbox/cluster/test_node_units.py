@@ -126,6 +126,12 @@ def test_pod_addresses_are_unique_and_start_at_127_0_0_2() -> None:
     assert addresses.allocate("d", preferred="127.0.0.3") != "127.0.0.3"
 
 
+def test_pod_addresses_stay_out_of_the_service_range() -> None:
+    addresses = PodAddresses()
+    assert addresses.allocate("a", preferred="127.1.0.9") == "127.0.0.2"
+    assert addresses.allocate("b", preferred="127.2.0.9") == "127.2.0.9"
+
+
 def test_path_translation_fallback_rewrites_whole_path_components() -> None:
     mounts = [Mount("/sb/pvc/ml/models", "/models", False), Mount("/sb/cfg", "/etc/cfg", True)]
     assert translate("--model=/models/a.onnx", mounts) == "--model=/sb/pvc/ml/models/a.onnx"

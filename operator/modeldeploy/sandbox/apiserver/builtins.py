@@ -4,7 +4,6 @@ it checks, for the parts of each kind that controllers and kubectl rely on."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -248,11 +247,7 @@ def _service(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
-    if creating and "clusterIP" not in spec:
-        # A stable address derived from the uid: the sandbox has no service network.
-        digest = hashlib.sha256(obj["metadata"]["uid"].encode()).digest()
-        spec["clusterIP"] = f"10.96.{digest[0]}.{digest[1] or 1}"
-        spec["clusterIPs"] = [spec["clusterIP"]]
+    # The ClusterIP is allocated by ApiService (clusterips.py): it depends on the other Services.
     causes: list[FieldCause] = []
     for index, port in enumerate(spec.get("ports") or []):
         if not isinstance(port, dict) or not isinstance(port.get("port"), int):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modeldeploy.sandbox.apiserver import builtins, customresources, errors, events
+from modeldeploy.sandbox.apiserver import builtins, clusterips, customresources, errors, events
 from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH, server_side_apply
 from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
 from modeldeploy.sandbox.apiserver.options import DeleteOptions
@@ -29,6 +29,7 @@ from modeldeploy.sandbox.apiserver.watch import WatchHub
 
 CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACE_KEY: Key = ("", "namespaces")
+SERVICE_KEY: Key = ("", "services")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _SYSTEM_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
@@ -364,6 +365,10 @@ class ApiService:
             if builtin_admission is not None:
                 try:
                     causes += builtin_admission(obj, old is None)
+                    if rt.storage_key == SERVICE_KEY:
+                        causes += clusterips.admit(
+                            obj["spec"], old and old.get("spec"), self._addresses_besides(meta)
+                        )
                 except (AttributeError, TypeError, ValueError) as error:
                     # A field of the wrong JSON type: upstream fails decoding it, with a 400.
                     raise errors.bad_request(
@@ -373,6 +378,16 @@ class ApiService:
         if causes:
             raise errors.invalid(rt.kind, rt.group, str(meta["name"]), causes)
         return obj
+
+    def _addresses_besides(self, meta: dict[str, Any]) -> set[str]:
+        """The ClusterIPs held by every Service but the one named in `meta`."""
+        this = (meta.get("namespace") or "", meta.get("name"))
+        return {
+            str(address)
+            for service in self.store.items(SERVICE_KEY)
+            if (service["metadata"].get("namespace"), service["metadata"]["name"]) != this
+            for address in (service.get("spec") or {}).get("clusterIPs") or []
+        }
 
     def _unknown_fields(self, rt: ResourceType, paths: list[str], field_validation: str) -> None:
         if not paths or field_validation == "Ignore":

@@ -13,6 +13,7 @@ from modeldeploy.sandbox.controllers.base import run_until_stopped
 from modeldeploy.sandbox.controllers.jobplan import Backoff
 from modeldeploy.sandbox.node import agent
 from modeldeploy.sandbox.node.config import load_nodes
+from modeldeploy.sandbox.proxy import run as proxy
 from modeldeploy.sandbox.scheduler import loop as scheduler
 
 
@@ -25,15 +26,17 @@ async def run_components(
     isolate: bool | None = None,
     node_grace_seconds: float = 40.0,
     with_node: bool = True,
+    with_proxy: bool = True,
 ) -> None:
-    """Controllers, scheduler and (unless `with_node` is false) the node agent with the default
-    nodes, until `stop` is set."""
+    """Controllers, scheduler, and unless turned off the node agent with the default nodes and
+    the Service proxy (ClusterIP:port -> ready endpoints), until `stop` is set."""
     options = agent.AgentOptions(directory=directory, crash_backoff=crash_backoff, isolate=isolate)
     await run_until_stopped(
         stop,
         controllers.run(kubeconfig, stop, job_backoff, node_grace_seconds),
         scheduler.run(kubeconfig, stop),
         *([agent.run(kubeconfig, stop, options)] if with_node else []),
+        *([proxy.run(kubeconfig, stop)] if with_proxy else []),
     )
 
 

@@ -1,11 +1,24 @@
-"""Per-pod loopback addresses: 127.0.0.2, 127.0.0.3, ... (all of 127/8 reaches this host)."""
+"""Per-pod loopback addresses: 127.0.0.2, 127.0.0.3, ... (all of 127/8 reaches this host),
+never one of the Service range (`sandbox/network.py`)."""
 
 from __future__ import annotations
 
 import ipaddress
 
+from modeldeploy.sandbox.network import SERVICE_NETWORK
+
 _FIRST = int(ipaddress.IPv4Address("127.0.0.2"))
 _LAST = int(ipaddress.IPv4Address("127.255.255.254"))
+_SERVICES_FIRST = int(SERVICE_NETWORK.network_address)
+_SERVICES_LAST = int(SERVICE_NETWORK.broadcast_address)
+
+
+def _usable(address: int) -> bool:
+    return (
+        _FIRST <= address <= _LAST
+        and not _SERVICES_FIRST <= address <= _SERVICES_LAST
+        and address & 0xFF not in (0, 255)
+    )
 
 
 class PodAddresses:
@@ -20,7 +33,7 @@ class PodAddresses:
         if uid in self._by_uid:
             return str(ipaddress.IPv4Address(self._by_uid[uid]))
         wanted = int(ipaddress.IPv4Address(preferred)) if preferred.startswith("127.") else 0
-        if not (_FIRST <= wanted <= _LAST) or wanted in self._taken:
+        if not _usable(wanted) or wanted in self._taken:
             wanted = self._free()
         self._by_uid[uid] = wanted
         self._taken.add(wanted)
@@ -30,7 +43,7 @@ class PodAddresses:
         for _ in range(_LAST - _FIRST + 1):
             candidate = self._next
             self._next = _FIRST if candidate >= _LAST else candidate + 1
-            if candidate in self._taken or candidate & 0xFF in (0, 255):
+            if candidate in self._taken or not _usable(candidate):
                 continue
             return candidate
         raise RuntimeError("no free pod address left in 127.0.0.0/8")
