@@ -150,7 +150,8 @@ def test_operator_accepts_a_resource_and_follows_its_generations(
 
     status, text = _get(f"http://127.0.0.1:{operator['metrics']}/metrics")
     assert status == 200
-    assert 'modeldeploy_operator_status_writes_total{reason="SpecValid"}' in text
+    assert 'modeldeploy_operator_reconciles_total{result="ok"}' in text
+    assert 'modeldeploy_operator_watch_events_total{kind="ModelDeployment"' in text
     assert _get(f"http://127.0.0.1:{operator['health']}/healthz")[0] == 200
 
     printed = cluster.kubectl("get", "mdep", "-n", "ml").stdout

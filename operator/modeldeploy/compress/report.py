@@ -51,6 +51,10 @@ def summary(report: dict[str, Any]) -> str:
         "ratio": report["ratio"],
         "metric": report["metric"],
         "metricDrop": report["metric"]["drop"],
+        # Sizes and duration go into the resource's status history.
+        "sizeBefore": (report.get("baseline") or {}).get("weight_bytes"),
+        "sizeAfter": (report.get("compressed") or {}).get("weight_bytes"),
+        "seconds": report.get("seconds"),
         "speedup": report["speedup"],
         "steps": [
             {"type": step["type"], "outcome": step["outcome"], "seconds": step["seconds"]}

@@ -1,34 +1,54 @@
-"""ModelDeployment handlers. Only `status` is ever written on the user's resource."""
+"""kopf handlers, one per watched kind: each event updates the cache and queues the owning
+ModelDeployment. Nothing is written here; the workers reconcile (controller/operator.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from modeldeploy.api.v1alpha1 import GROUP, PLURAL, VERSION
-from modeldeploy.controller.metrics import EVENTS, STATUS_WRITES
-from modeldeploy.rollout.admission import ACCEPTED, admission_status, status_changes
+from modeldeploy.controller import metrics, state
+from modeldeploy.rollout import labels
+
+OURS = {labels.NAME: kopf.PRESENT}
 
 
-# Level-triggered: every event re-derives the status from the resource as it is now, so a
-# restart or a missed event converges to the same status and nothing is stored in annotations.
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def record_admission(
-    type: str | None, body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-) -> None:
-    EVENTS.labels(type=type or "LIST").inc()
-    if type == "DELETED" or body.metadata.get("deletionTimestamp"):
-        return
-    resource = dict(body)
-    changes = status_changes(resource, admission_status(resource, datetime.now(UTC)))
-    if not changes:
-        return
-    accepted = next((c for c in changes.get("conditions", []) if c["type"] == ACCEPTED), None)
-    if accepted is not None:
-        STATUS_WRITES.labels(reason=accepted["reason"]).inc()
-        if accepted["status"] == "False":
-            kopf.warn(body, reason="InvalidSpec", message=accepted["message"])
-            logger.warning("spec rejected: %s", accepted["message"])
-    patch.status.update(changes)
+def model_deployment_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    metrics.EVENTS.labels(kind="ModelDeployment", type=type or "LIST").inc()
+    operator = state.running()
+    key = operator.cache.put_resource(body, deleted=type == "DELETED")
+    if type == "DELETED":
+        operator.queue.forget(key)
+        metrics.forget(key)
+    else:
+        operator.queue.add(key)
+
+
+def _child(kind: str, type: str | None, body: kopf.Body) -> None:
+    metrics.EVENTS.labels(kind=kind, type=type or "LIST").inc()
+    operator = state.running()
+    key = operator.cache.put_child(kind, body, deleted=type == "DELETED")
+    if key is not None and key in operator.cache.resources:
+        operator.queue.add(key)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OURS)
+def job_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child("Job", type, body)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OURS)
+def deployment_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child("Deployment", type, body)
+
+
+@kopf.on.event("", "v1", "pods", labels=OURS)
+def pod_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child("Pod", type, body)
+
+
+@kopf.on.event("", "v1", "services", labels=OURS)
+def service_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _child("Service", type, body)

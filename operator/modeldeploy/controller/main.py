@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import kopf
 from prometheus_client import start_http_server
+
+from modeldeploy.reconcilers.options import (
+    DEFAULT_ARTIFACT_STORE,
+    DEFAULT_IMAGE,
+    Options,
+    validate_artifact_store,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument("--log-format", default="plain", choices=["plain", "json"])
     parser.add_argument("--metrics-port", type=int, default=8080, help="0 turns metrics off")
     parser.add_argument("--liveness", metavar="URL", help="e.g. http://0.0.0.0:8081/healthz")
     peering = parser.add_mutually_exclusive_group()
@@ -23,18 +32,46 @@ def _parser() -> argparse.ArgumentParser:
     scope = parser.add_mutually_exclusive_group(required=True)
     scope.add_argument("--all-namespaces", action="store_true")
     scope.add_argument("--namespace", action="append", metavar="NS", help="repeatable")
+    parser.add_argument(
+        "--image",
+        default=os.environ.get("MODELDEPLOY_IMAGE") or DEFAULT_IMAGE,
+        help="default image of compression Jobs and serving pods ($MODELDEPLOY_IMAGE)",
+    )
+    parser.add_argument(
+        "--artifact-store",
+        type=validate_artifact_store,
+        default=DEFAULT_ARTIFACT_STORE,
+        help="pvc://<claim>/<prefix> (the claim in each resource's namespace) or s3://bucket/prefix",
+    )
+    parser.add_argument(
+        "--artifact-store-secret", help="Secret with the artifact store's S3 credentials"
+    )
+    parser.add_argument(
+        "--artifact-store-size", default="20Gi", help="size of an artifact claim it creates"
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     # Registering the handlers and settings is what importing them does.
     import modeldeploy.controller.handlers
     import modeldeploy.controller.settings  # noqa: F401
+    from modeldeploy.controller import state
 
+    kopf.configure(
+        verbose=args.log_level == "debug",
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger().setLevel(args.log_level.upper())
+    if args.log_level != "debug":  # kopf logs every handled watch event at info level
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    state.options = Options(
+        image=args.image,
+        artifact_store=args.artifact_store,
+        artifact_store_secret=args.artifact_store_secret,
+        artifact_store_size=args.artifact_store_size,
+    )
     if args.metrics_port:
         start_http_server(args.metrics_port)
     kopf.run(

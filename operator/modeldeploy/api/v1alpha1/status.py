@@ -44,11 +44,19 @@ class Outcome(StrEnum):
 class CompressionResult(ApiModel):
     """What compression did to a version."""
 
+    revision: str | None = Field(default=None, max_length=63)
+    """The serving revision (Deployment name) the artifact is for."""
+    digest: str | None = Field(default=None, max_length=128)
     ratio: float | None = Field(default=None, ge=0)
     """Original size / compressed size."""
+    size_before: int | None = Field(default=None, ge=0)
+    """Weight bytes of the original model."""
+    size_after: int | None = Field(default=None, ge=0)
     metric_before: float | None = None
     metric_after: float | None = None
     metric_drop: float | None = None
+    seconds: float | None = Field(default=None, ge=0)
+    """How long the compression steps took."""
 
 
 class HistoryEntry(ApiModel):
@@ -58,6 +66,11 @@ class HistoryEntry(ApiModel):
     digest: str | None = Field(default=None, max_length=128)
     """Content address of the served artifact (`sha256:...`)."""
     compression: CompressionResult | None = None
+    revision: str | None = Field(default=None, max_length=63)
+    """The serving revision (Deployment name) of this version."""
+    generation: int | None = Field(default=None, ge=0)
+    """The resource's generation when the outcome was reached: a version that failed or was
+    rolled back is not tried again until the spec changes."""
     outcome: Outcome
     reason: str = Field(default="", max_length=1024)
     at: datetime
@@ -75,3 +88,19 @@ class ModelDeploymentStatus(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     history: list[HistoryEntry] | None = Field(default=None, max_length=HISTORY_LIMIT)
+    stable_revision: str | None = Field(default=None, max_length=63)
+    """Deployment serving the stable version."""
+    canary_revision: str | None = Field(default=None, max_length=63)
+    """Deployment of the version being rolled out."""
+    current_step: int | None = Field(default=None, ge=0)
+    """Index of the canary step in progress; the number of steps while promoting."""
+    step_started_at: datetime | None = None
+    """When the current step began (its progress deadline runs from here)."""
+    step_ready_at: datetime | None = None
+    """When the current step's replicas were all ready (its pause runs from here)."""
+    compression: CompressionResult | None = None
+    """The last compression of the wanted version."""
+    handled_promote: str | None = Field(default=None, max_length=253)
+    """Value of the `modeldeploy.dev/promote` annotation already acted on."""
+    handled_abort: str | None = Field(default=None, max_length=253)
+    """Value of the `modeldeploy.dev/abort` annotation already acted on."""

@@ -1,0 +1,86 @@
+"""The running operator: the cache, the work queue and the workers over the reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from modeldeploy.controller import metrics
+from modeldeploy.controller.cache import Cache, Key
+from modeldeploy.controller.queue import WorkQueue
+from modeldeploy.controller.reconcile import Reconciler
+from modeldeploy.reconcilers.cluster import StaleStatusError
+
+log = logging.getLogger("modeldeploy.operator")
+WORKERS = 4
+# Retry delays after a failed pass (seconds), with jitter so a failing API is not hammered.
+BACKOFF = (0.5, 1, 2, 5, 10, 30)
+
+
+class Operator:
+    def __init__(self, reconciler: Reconciler) -> None:
+        self.reconciler = reconciler
+        self.cache: Cache = reconciler.cache
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self._failures: dict[Key, int] = {}
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._work()) for _ in range(WORKERS)]
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self._once(key)
+            finally:
+                self.queue.done(key)
+
+    async def _once(self, key: Key) -> None:
+        try:
+            again = await self.reconciler.reconcile(key)
+        except StaleStatusError:
+            # Someone wrote the resource meanwhile: its watch event brings the new version;
+            # the fallback re-read covers a dropped watch.
+            metrics.RECONCILES.labels(result="conflict").inc()
+            await self._refresh(key)
+            self.queue.add_after(key, 0.2)
+            return
+        except (ApiException, HTTPError, OSError) as error:
+            self._retry(key, f"API error: {getattr(error, 'status', '')} {error}")
+            return
+        except Exception:  # one broken resource never stops the others
+            log.exception("reconcile of %s/%s failed", *key)
+            self._retry(key, "unexpected error")
+            return
+        metrics.RECONCILES.labels(result="ok").inc()
+        self._failures.pop(key, None)
+        if again is not None:
+            self.queue.add_after(key, again)
+
+    def _retry(self, key: Key, why: str) -> None:
+        metrics.RECONCILES.labels(result="error").inc()
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = BACKOFF[min(failures, len(BACKOFF) - 1)] * random.uniform(0.8, 1.2)
+        log.warning("%s/%s: %s; retrying in %.1fs", key[0], key[1], why.strip(), delay)
+        self.queue.add_after(key, delay)
+
+    async def _refresh(self, key: Key) -> None:
+        try:
+            fresh = await asyncio.to_thread(self.reconciler.cluster.get_resource, *key)
+        except (ApiException, HTTPError, OSError):
+            return
+        if fresh is None:
+            self.cache.resources.pop(key, None)
+        else:
+            self.cache.put_resource(fresh, deleted=False)
