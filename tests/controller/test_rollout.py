@@ -102,3 +102,163 @@ def test_a_job_without_the_gpu_toleration_never_lands_and_the_resource_says_why(
     assert not [
         p for p in env.cluster.core.list_namespaced_pod(NAMESPACE).items if p.spec.node_name
     ]
+
+
+def _ready_versions(env: Env, name: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pod in env.serving_pods(name):
+        ready = (
+            any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+            and not pod.metadata.deletion_timestamp
+        )
+        if ready:
+            version = pod.metadata.labels["modeldeploy.dev/version"]
+            counts[version] = counts.get(version, 0) + 1
+    return counts
+
+
+def test_version_2_follows_the_canary_steps_through_the_service(
+    env: Env, operator: OperatorProcess
+) -> None:
+    steps = [{"weight": 25, "pause": "4s"}, {"weight": 50, "pause": "4s"}]
+    env.apply(model_deployment("digits", "1", replicas=4, steps=steps))
+    wait_for(lambda: _phase(env, "digits") == "Ready", "version 1 Ready", DEADLINE)
+    env.apply(model_deployment("digits", "2", replicas=4, steps=steps))
+    rows = _samples(env)
+    seen: dict[int, dict[str, int]] = {}
+    errors = 0
+    deadline_status = wait_for(
+        lambda: _phase(env, "digits") == "RollingOut" or None, "RollingOut", DEADLINE
+    )
+    assert deadline_status
+    while _phase(env, "digits") != "Ready":
+        status = env.status("digits")
+        weight = status.get("canaryWeight")
+        ready = _ready_versions(env, "digits")
+        try:
+            version, _ = env.infer("digits", rows)
+        except OSError:
+            errors += 1
+            continue
+        if weight is not None and status.get("stepReadyAt"):
+            counts = seen.setdefault(int(weight), {})
+            counts[version] = counts.get(version, 0) + 1
+        assert ready.get("1", 0) + ready.get("2", 0) >= 3, ready  # never below replicas - 1
+    assert errors == 0
+    # During each held step the share of version 2 follows its ready replicas: 1 of 4, 2 of 4.
+    for weight, share in ((25, 0.25), (50, 0.5)):
+        counts = seen[weight]
+        total = sum(counts.values())
+        assert total >= 20, (weight, counts)
+        assert abs(counts.get("2", 0) / total - share) < 0.2, (weight, counts)
+    status = env.status("digits")
+    assert status["stableVersion"] == "2"
+    assert "canaryVersion" not in status
+    replicas = {
+        d.metadata.labels["modeldeploy.dev/version"]: d.spec.replicas
+        for d in env.deployments("digits").values()
+    }
+    assert replicas == {"1": 0, "2": 4}
+    assert [h["outcome"] for h in status["history"][:2]] == ["Promoted", "Promoted"]
+    version, _ = env.infer("digits", rows)
+    assert version == "2"
+
+
+def _serving(env: Env, name: str) -> dict[str, int]:
+    return {
+        d.metadata.labels["modeldeploy.dev/version"]: d.spec.replicas
+        for d in env.deployments(name).values()
+    }
+
+
+def _ready(env: Env, name: str, version: str) -> None:
+    env.apply(model_deployment(name, version))
+    wait_for(
+        lambda: env.status(name).get("stableVersion") == version and _phase(env, name) == "Ready",
+        f"version {version} Ready",
+        DEADLINE,
+    )
+
+
+def test_a_gate_failure_leaves_version_1_serving(env: Env, operator: OperatorProcess) -> None:
+    _ready(env, "digits", "1")
+    harsh = {
+        "steps": [{"type": "prune", "sparsity": 0.95}],
+        "evaluation": {"datasetUri": "pvc://data/digits/val.npz", "maxDrop": 0.0},
+    }
+    env.apply(model_deployment("digits", "2", compression=harsh))
+    wait_for(lambda: _phase(env, "digits") == "Failed", "phase Failed", DEADLINE)
+    degraded = _condition(env, "digits", "Degraded")
+    assert degraded is not None
+    assert degraded["status"] == "True"
+    assert degraded["reason"] == "GateFailed"
+    assert "accuracy" in degraded["message"]
+    assert "maxDrop 0.0" in degraded["message"]
+    status = env.status("digits")
+    assert status["stableVersion"] == "1"
+    assert status["history"][0]["outcome"] == "Rejected"
+    assert _serving(env, "digits") == {"1": 2}
+    assert env.infer("digits", _samples(env))[0] == "1"
+    events = env.cluster.core.list_namespaced_event(NAMESPACE).items
+    assert any(e.reason == "GateFailed" and e.type == "Warning" for e in events)
+
+
+def test_a_canary_that_never_gets_ready_is_rolled_back_after_the_progress_deadline(
+    env: Env, operator: OperatorProcess
+) -> None:
+    _ready(env, "digits", "1")
+    bad = model_deployment(
+        "digits",
+        "2",
+        serving={"image": "registry.invalid/no-such-image:1"},
+        rollout={"progressDeadline": "6s"},
+    )
+    env.apply(bad)
+    wait_for(lambda: _phase(env, "digits") == "Failed", "phase Failed", DEADLINE)
+    degraded = _condition(env, "digits", "Degraded")
+    assert degraded is not None
+    assert degraded["reason"] == "ProgressDeadlineExceeded"
+    assert "ErrImagePull" in degraded["message"] or "ImagePullBackOff" in degraded["message"]
+    wait_for(lambda: _serving(env, "digits") == {"1": 2, "2": 0}, "version 2 at 0", DEADLINE)
+    assert env.status("digits")["stableVersion"] == "1"
+
+
+def test_abort_and_promote_annotations(env: Env, operator: OperatorProcess) -> None:
+    _ready(env, "digits", "1")
+    slow = [{"weight": 50, "pause": "1h"}]
+    env.apply(model_deployment("digits", "2", steps=slow))
+    wait_for(lambda: env.status("digits").get("stepReadyAt"), "the canary step held", DEADLINE)
+    env.kubectl("annotate", "mdep", "digits", "-n", NAMESPACE, "modeldeploy.dev/abort=true")
+    wait_for(lambda: _phase(env, "digits") == "RolledBack", "RolledBack", DEADLINE)
+    wait_for(lambda: _serving(env, "digits") == {"1": 2, "2": 0}, "version 2 at 0", DEADLINE)
+    status = env.status("digits")
+    assert status["handledAbort"] == "true"
+    assert status["history"][0]["outcome"] == "RolledBack"
+    # The annotation stays (GitOps owns it); the version is not retried in this generation.
+    assert env.resource("digits")["metadata"]["annotations"]["modeldeploy.dev/abort"] == "true"
+
+    env.apply(model_deployment("digits", "3", steps=slow))
+    wait_for(lambda: env.status("digits").get("stepReadyAt"), "version 3 step held", DEADLINE)
+    env.kubectl(
+        "annotate", "mdep", "digits", "-n", NAMESPACE, "modeldeploy.dev/promote=now", "--overwrite"
+    )
+    wait_for(lambda: env.status("digits").get("stableVersion") == "3", "version 3 stable", DEADLINE)
+    assert _phase(env, "digits") == "Ready"
+
+
+def test_fast_rollback_to_a_kept_revision_and_deletion(env: Env, operator: OperatorProcess) -> None:
+    _ready(env, "digits", "1")
+    first = set(env.deployments("digits"))
+    _ready(env, "digits", "2")
+    _ready(env, "digits", "1")
+    # The kept Deployment of version 1 served again: no new Deployment, no steps.
+    assert first <= set(env.deployments("digits"))
+    assert len(env.deployments("digits")) == 2
+    assert _serving(env, "digits") == {"1": 2, "2": 0}
+    env.kubectl("delete", "mdep", "digits", "-n", NAMESPACE)
+    wait_for(lambda: not env.deployments("digits"), "Deployments gone", DEADLINE)
+    wait_for(
+        lambda: not env.cluster.core.list_namespaced_service(NAMESPACE).items,
+        "Service gone",
+        DEADLINE,
+    )
