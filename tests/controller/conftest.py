@@ -25,6 +25,8 @@ from tests.fixtures.models import DigitsModel, default_data_dir, digits_mlp
 from tests.sandbox.cluster.conftest import Cluster
 from tests.sandbox.conftest import SandboxApi
 
+from modeldeploy.sandbox.node.config import default_nodes
+
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "ml"
 GROUP, VERSION, PLURAL = "modeldeploy.dev", "v1alpha1", "modeldeployments"
@@ -146,10 +148,16 @@ def digits() -> DigitsModel:
 
 
 @pytest.fixture
-def env(tmp_path: Path, digits: DigitsModel) -> Iterator[Env]:
+def gpus() -> int:
+    """GPUs of the sandbox's gpu-pool node; a test overrides it with parametrize."""
+    return 2
+
+
+@pytest.fixture
+def env(tmp_path: Path, digits: DigitsModel, gpus: int) -> Iterator[Env]:
     api = SandboxApi(tmp_path / "sandbox")
     api.start()
-    cluster = Cluster(api)
+    cluster = Cluster(api, nodes=tuple(default_nodes(gpus=gpus)))
     try:
         cluster.start()
         running = Env(api, cluster, digits, tmp_path / "sandbox")

@@ -20,6 +20,7 @@ from tests.sandbox.conftest import SandboxApi
 
 from modeldeploy.sandbox.controllers.jobplan import Backoff
 from modeldeploy.sandbox.node.agent import isolation_available
+from modeldeploy.sandbox.node.config import NodeConfig
 from modeldeploy.sandbox.node.components import run_components
 
 T = TypeVar("T")
@@ -35,8 +36,10 @@ class Cluster:
         isolate: bool | None = None,
         with_node: bool = True,
         node_grace_seconds: float = 40.0,
+        nodes: tuple[NodeConfig, ...] = (),
     ) -> None:
         self.sandbox = sandbox
+        self.nodes = nodes
         self.isolate = isolate
         self.with_node = with_node
         self.node_grace_seconds = node_grace_seconds
@@ -64,6 +67,7 @@ class Cluster:
                     isolate=self.isolate,
                     node_grace_seconds=self.node_grace_seconds,
                     with_node=self.with_node,
+                    nodes=self.nodes,
                 )
             )
         except BaseException as error:  # surfaced by the tests through `self.error`

@@ -12,7 +12,7 @@ from modeldeploy.sandbox.controllers import run as controllers
 from modeldeploy.sandbox.controllers.base import run_until_stopped
 from modeldeploy.sandbox.controllers.jobplan import Backoff
 from modeldeploy.sandbox.node import agent
-from modeldeploy.sandbox.node.config import load_nodes
+from modeldeploy.sandbox.node.config import NodeConfig, load_nodes
 from modeldeploy.sandbox.proxy import run as proxy
 from modeldeploy.sandbox.scheduler import loop as scheduler
 
@@ -27,10 +27,14 @@ async def run_components(
     node_grace_seconds: float = 40.0,
     with_node: bool = True,
     with_proxy: bool = True,
+    nodes: tuple[NodeConfig, ...] = (),
 ) -> None:
-    """Controllers, scheduler, and unless turned off the node agent with the default nodes and
-    the Service proxy (ClusterIP:port -> ready endpoints), until `stop` is set."""
-    options = agent.AgentOptions(directory=directory, crash_backoff=crash_backoff, isolate=isolate)
+    """Controllers, scheduler, and unless turned off the node agent (with `nodes`, else the
+    default nodes) and the Service proxy (ClusterIP:port -> ready endpoints), until `stop`
+    is set."""
+    options = agent.AgentOptions(
+        directory=directory, nodes=nodes, crash_backoff=crash_backoff, isolate=isolate
+    )
     await run_until_stopped(
         stop,
         controllers.run(kubeconfig, stop, job_backoff, node_grace_seconds),

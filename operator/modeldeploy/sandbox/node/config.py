@@ -49,18 +49,18 @@ def _pool_labels(name: str, pool: str) -> dict[str, str]:
     }
 
 
-def default_nodes() -> list[NodeConfig]:
-    """`cpu-pool`, and `gpu-pool` with 2 fake GPUs behind the usual GPU taint."""
+def default_nodes(gpus: int = 2) -> list[NodeConfig]:
+    """`cpu-pool`, and `gpu-pool` with `gpus` fake GPUs behind the usual GPU taint."""
     gpu_labels = {
         **_pool_labels("gpu-pool", "gpu"),
         "nvidia.com/gpu.present": "true",
-        "nvidia.com/gpu.count": "2",
+        "nvidia.com/gpu.count": str(gpus),
         "nvidia.com/gpu.product": "Sandbox-Fake-GPU",
     }
     return [
         NodeConfig("cpu-pool", _pool_labels("cpu-pool", "cpu"), _host_capacity()),
         NodeConfig(
-            "gpu-pool", gpu_labels, {**_host_capacity(), GPU_RESOURCE: "2"}, [dict(GPU_TAINT)]
+            "gpu-pool", gpu_labels, {**_host_capacity(), GPU_RESOURCE: str(gpus)}, [dict(GPU_TAINT)]
         ),
     ]
 
