@@ -21,11 +21,10 @@ import pytest
 import yaml
 from kubernetes import client
 
+from modeldeploy.sandbox.node.config import default_nodes
 from tests.fixtures.models import DigitsModel, default_data_dir, digits_mlp
 from tests.sandbox.cluster.conftest import Cluster
 from tests.sandbox.conftest import SandboxApi
-
-from modeldeploy.sandbox.node.config import default_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "ml"

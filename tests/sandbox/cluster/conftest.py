@@ -20,8 +20,8 @@ from tests.sandbox.conftest import SandboxApi
 
 from modeldeploy.sandbox.controllers.jobplan import Backoff
 from modeldeploy.sandbox.node.agent import isolation_available
-from modeldeploy.sandbox.node.config import NodeConfig
 from modeldeploy.sandbox.node.components import run_components
+from modeldeploy.sandbox.node.config import NodeConfig
 
 T = TypeVar("T")
 _STOP_TIMEOUT = 30.0
