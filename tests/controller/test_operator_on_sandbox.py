@@ -4,9 +4,7 @@ sandbox), resources applied with a real kubectl."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -18,26 +16,13 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from tests.controller.conftest import free_port, kubectl_path
 from tests.sandbox.conftest import SandboxApi, eventually
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _kubectl() -> str:
-    local = REPO / ".venv" / "tools" / "bin" / "kubectl"
-    found = str(local) if local.exists() else shutil.which("kubectl")
-    assert found, "kubectl is installed by `make tools`"
-    return found
 
 
 class Cluster:
@@ -49,7 +34,7 @@ class Cluster:
         self, *args: str, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [_kubectl(), "--kubeconfig", str(self.api.kubeconfig), *args],
+            [kubectl_path(), "--kubeconfig", str(self.api.kubeconfig), *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -80,7 +65,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 @pytest.fixture
 def operator(cluster: Cluster, tmp_path: Path) -> Iterator[dict[str, int]]:
-    ports = {"metrics": _free_port(), "health": _free_port()}
+    ports = {"metrics": free_port(), "health": free_port()}
     log = (tmp_path / "operator.log").open("w")
     process = subprocess.Popen(
         [

@@ -62,18 +62,12 @@ class Cluster:
         self._call(kind, "create", lambda: create(namespace, manifest, **RAW), ok=(409,))
 
     def scale(self, namespace: str, name: str, replicas: int) -> None:
-        body = {"spec": {"replicas": replicas}}
-        self._call(
-            "Deployment",
-            "patch",
-            lambda: self.apps.patch_namespaced_deployment(
-                name, namespace, body, _content_type=MERGE_PATCH, **RAW
-            ),
-            ok=(404,),
-        )
+        self._patch_deployment(namespace, name, {"spec": {"replicas": replicas}})
 
     def set_role(self, namespace: str, name: str, label: str, role: str | None) -> None:
-        body = {"metadata": {"labels": {label: role}}}
+        self._patch_deployment(namespace, name, {"metadata": {"labels": {label: role}}})
+
+    def _patch_deployment(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         self._call(
             "Deployment",
             "patch",
