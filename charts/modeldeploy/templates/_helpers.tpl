@@ -51,6 +51,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [pods, endpoints]
   verbs: [get, list, watch]
+# The shared artifact claim, created in a namespace that has none.
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, create]
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
