@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[dev,distill,sandbox,s3]'
+	$(PY) -m pip install --quiet -e '.[dev,distill,sandbox,s3,demo]'
 	touch $@
 
 tools: $(TOOLS)/.installed

@@ -1,5 +1,6 @@
 """`make demo` as a newcomer runs it: `modeldeploy demo` brings up the sandbox and the operator,
-applies an example that gets accepted, shows a refused one, and leaves no process behind."""
+compresses version 1 on the GPU pool and serves it, rolls version 2 out through the canary
+steps, shows a refused resource, and leaves no process behind."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}"}
 
 
-def test_demo_runs_the_example_and_stops_everything(tmp_path: Path) -> None:
+def test_demo_rolls_out_two_versions_and_stops_everything(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "modeldeploy", "demo", "--dir", str(tmp_path), "--exit"],
         capture_output=True,
@@ -56,15 +57,37 @@ def test_demo_runs_the_example_and_stops_everything(tmp_path: Path) -> None:
     log = (tmp_path / "demo.log").read_text() if (tmp_path / "demo.log").exists() else ""
     assert result.returncode == 0, result.stdout + result.stderr + log
     out = result.stdout
+    lines = out.splitlines()
     assert "gpu-pool" in out
     assert "cpu-pool" in out
     assert "customresourcedefinition.apiextensions.k8s.io/modeldeployments.modeldeploy.dev" in out
-    # `kubectl get modeldeployments` prints the resource with its printer columns.
-    assert any(line.split()[:2] == ["digits", "2"] for line in out.splitlines())
     assert "Accepted=True (SpecValid)" in out
+    # The phases as they pass: version 1 compressed, then served; version 2 through its steps.
+    phases = [line.split()[1] for line in lines if _is_progress(line)]
+    assert phases.index("Compressing") < phases.index("RollingOut") < phases.index("Ready")
+    assert "Compressed=True (ArtifactReady)" in out
+    # The Job's pod ran on the GPU pool (`kubectl get pods -o wide`).
+    assert any(line.startswith("digits-compress-") and "gpu-pool" in line for line in lines)
+    for weight in ("25%", "50%"):
+        assert f"canary 2 at {weight}" in out
+    assert any(_is_progress(line) and "Ready" in line and "stable 2" in line for line in lines)
+    # Both versions answered through the Service while the canary held, and none failed.
+    assert any("by version 1, " in line and " by version 2" in line for line in lines)
+    assert not [line for line in lines if "meanwhile" in line and "failed" in line]
+    versions = [line for line in lines if line.startswith('"model_version"')]
+    assert versions == ['"model_version": "1"', '"model_version": "2"']
+    # `kubectl get modeldeployments` prints the resource with its printer columns.
+    assert any(line.split()[:3] == ["digits", "2", "2"] for line in lines)
+    assert "version 2: Promoted (all canary steps passed)" in out
     assert "spec.rollout.steps" in out
     assert "strictly increasing" in out
     assert not (tmp_path / "sandbox.pid").exists()
+
+
+def _is_progress(line: str) -> bool:
+    """A line the demo prints on a status change: `   4.8s  Ready  stable 1  ...`."""
+    fields = line.split()
+    return len(fields) > 2 and fields[0].endswith("s") and fields[0][:-1].replace(".", "").isdigit()
 
 
 def test_ctrl_c_stops_the_operator_and_the_cluster(tmp_path: Path) -> None:

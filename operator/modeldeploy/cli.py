@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("modeldeploy.controller.main", "run the operator (kopf)"),
     "serve": ("modeldeploy.serve.server", "serve one ONNX model over KServe v1 and OIP v2 HTTP"),
     "sandbox": ("modeldeploy.sandbox.cli", "run a local Kubernetes cluster in a directory"),
-    "demo": ("modeldeploy.demo", "a local cluster with the operator and an example resource"),
+    "demo": ("modeldeploy.demo", "a local cluster, the operator and a model rolled out in it"),
 }
 
 
