@@ -245,6 +245,8 @@ def model_deployment(
         "rollout": {
             "steps": steps if steps is not None else [{"weight": 25, "pause": "2s"}],
             "progressDeadline": "60s",
+            # No live analysis unless a test asks for it: these tests send no traffic.
+            "analysis": {"metrics": []},
             **(rollout or {}),
         },
     }

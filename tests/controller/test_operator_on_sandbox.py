@@ -150,3 +150,13 @@ def test_api_server_refuses_an_invalid_resource_naming_the_field(cluster: Cluste
     assert result.returncode != 0
     assert "spec.rollout.steps" in result.stderr
     assert "strictly increasing" in result.stderr
+
+
+def test_api_server_refuses_a_name_that_cannot_name_the_service(cluster: Cluster) -> None:
+    resource = yaml.safe_load((REPO / "examples" / "digits-served-as-is.yaml").read_text())
+    resource["metadata"]["name"] = "m" * 64
+    result = cluster.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump(resource))
+    assert result.returncode != 0
+    assert "metadata.name must be a DNS-1035 label" in result.stderr
+    resource["metadata"]["name"] = "m" * 63
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(resource))

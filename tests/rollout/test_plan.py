@@ -261,11 +261,6 @@ def test_a_failed_job_fails_the_version_once() -> None:
     session.quiet()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan._artifact finds the failed Job again under the same name (the compression "
-    "key ignores serving.image, which is the Job's image) and fails the new generation at once",
-)
 def test_a_failed_job_is_retried_after_the_spec_changes() -> None:
     session = ready_on("1", compression=True)
     job = _compressing_2(session)
@@ -430,12 +425,6 @@ def test_verdict_fail_rolls_back() -> None:
     session.quiet()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan._canary converges towards the step's targets before _rollback converges "
-    "back; _converge only overwrites plan.scale entries that differ from the current "
-    "replicas, so the first converge's shrink of the stable survives into the rollback",
-)
 def test_a_rollback_at_the_start_of_a_step_never_shrinks_the_stable() -> None:
     session = ready_on("1", maxSurge=0)
     _version_2(session)
@@ -701,11 +690,6 @@ def test_every_phase_change_is_an_event() -> None:
     assert len(phase_events) == changes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan._canary labels the old stable 'stable' and _promote labels the new one "
-    "'stable' too, in the same pass",
-)
 def test_the_promotion_pass_has_one_stable_revision() -> None:
     session = ready_on("1")
     _version_2(session)

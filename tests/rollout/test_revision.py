@@ -119,11 +119,6 @@ def test_short_names_are_dns_labels() -> None:
     assert DNS_LABEL.match(revision.job_name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="revision._stem keeps the first 40 characters and the hash ignores the resource "
-    "name: two resources differing after them get the same Deployment and Job names",
-)
 def test_long_names_of_two_resources_do_not_collide() -> None:
     first = wanted_revision("recommendation-model-for-the-front-page-ranking-" + "eu", _spec())
     second = wanted_revision("recommendation-model-for-the-front-page-ranking-" + "us", _spec())

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from modeldeploy.api.v1alpha1 import ModelDeploymentSpec
 from modeldeploy.controller import metrics
+from modeldeploy.controller.analysis import Analyzer
 from modeldeploy.controller.cache import Body, Cache, Key
 from modeldeploy.reconcilers.cluster import Cluster
 from modeldeploy.reconcilers.deployment import serving_deployment
@@ -37,6 +38,8 @@ class Reconciler:
     cluster: Cluster
     options: Options
 
+    analyzer: Analyzer = field(default_factory=Analyzer)
+
     def __post_init__(self) -> None:
         self._claims_ensured: set[str] = set()
 
@@ -55,6 +58,16 @@ class Reconciler:
         spec = ModelDeploymentSpec.model_validate(body["spec"])
         await self._ensure_shared(body, key)
         jobs, revisions = self._observe(key)
+        analysed = await self.analyzer.run(
+            key[0], key[1], spec, status, list(self.cache.children("Pod", key).values()), now
+        )
+        if analysed.state is not None:
+            if analysed.provider_error and not _provider_error(status.get("analysis")):
+                message = f"analysis could not measure: {analysed.provider_error}"
+                await asyncio.to_thread(
+                    self.cluster.event, body, "Warning", "AnalysisError", message
+                )
+            status["analysis"] = analysed.state
         result = plan(
             Inputs(
                 name=key[1],
@@ -65,12 +78,14 @@ class Reconciler:
                 jobs=jobs,
                 revisions=revisions,
                 now=now,
+                verdict=analysed.verdict,
             )
         )
         await self._act(body, spec, result)
         await self._write_status(body, result.status)
         metrics.observe_status(key, result.status)
-        return result.requeue_after
+        waits = [w for w in (result.requeue_after, analysed.requeue_after) if w is not None]
+        return min(waits) if waits else None
 
     def _observe(self, key: Key) -> tuple[dict[str, JobState], dict[str, RevisionState]]:
         pods = list(self.cache.children("Pod", key).values())
@@ -133,6 +148,11 @@ class Reconciler:
             return
         updated = await asyncio.to_thread(self.cluster.patch_status, body, changes)
         self.cache.put_resource(updated, deleted=False)
+
+
+def _provider_error(state: Mapping[str, Any] | None) -> bool:
+    metrics_ = (state or {}).get("metrics") or []
+    return any(str(m.get("message", "")).startswith("provider error") for m in metrics_)
 
 
 def _refused(admitted: Mapping[str, Any]) -> bool:

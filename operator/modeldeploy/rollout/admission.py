@@ -4,6 +4,7 @@ checks it again with the same models, for API servers that skip CEL rules (befor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modeldeploy.api.v1alpha1 import ModelDeploymentSpec, field_errors
+from modeldeploy.api.v1alpha1.resource import NAME_LIMIT, NAME_PATTERN
 from modeldeploy.api.v1alpha1.status import Phase
 from modeldeploy.rollout.conditions import set_condition
 
@@ -27,11 +29,21 @@ def spec_errors(spec: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def name_errors(name: str) -> list[str]:
+    """The resource's name names its Service and labels its children (a DNS-1035 label)."""
+    if len(name) <= NAME_LIMIT and re.match(NAME_PATTERN, name):
+        return []
+    return [f"metadata.name: {name!r} must be a DNS-1035 label of at most {NAME_LIMIT} characters"]
+
+
 def admission_status(resource: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """The status fields that record whether the current generation's spec is acceptable."""
     status = resource.get("status") or {}
     generation = int(resource["metadata"].get("generation", 0))
-    errors = spec_errors(resource.get("spec") or {})
+    errors = [
+        *name_errors(resource["metadata"].get("name", "")),
+        *spec_errors(resource.get("spec") or {}),
+    ]
     message = "; ".join(errors)
     if len(message) > MESSAGE_LIMIT:
         message = message[: MESSAGE_LIMIT - 3] + "..."

@@ -232,6 +232,12 @@ class _Planner:
                     compression_key=self.wanted.compression_key,
                 )
 
+    def _drop_scaling(self) -> None:
+        """Forget the scaling decided earlier in this pass: a rollback decides anew."""
+        self.plan.scale.clear()
+        self.plan.create_revision = None
+        self.plan.roles.clear()
+
     def _hold_stable(self) -> None:
         stable = self._stable()
         if stable is not None:
@@ -258,12 +264,24 @@ class _Planner:
             self._compressing(job.message or f"Job {job.name} is running")
             return None, False
         if job.phase == JobPhase.FAILED:
+            if self._failed_before():
+                # Recorded for an earlier generation: the spec changed since, so try again.
+                self.plan.delete_jobs.append(job.name)
+                self._compressing(f"retrying: the Job {job.name} failed before the spec changed")
+                return None, False
             self._compression_failed(job)
             return None, False
         assert job.result is not None
         digest = str(job.result["digest"])
         self._compressed(job.result)
         return digest, True
+
+    def _failed_before(self) -> bool:
+        return any(
+            e.get("revision") == self.wanted.name
+            and e.get("outcome") in (Outcome.FAILED, Outcome.REJECTED)
+            for e in self.status.get("history") or []
+        )
 
     def _compressing(self, message: str) -> None:
         unschedulable = "Unschedulable" in message
@@ -329,6 +347,8 @@ class _Planner:
         if first:
             self._record(self.wanted.version, name, Outcome.PROMOTED, "first version")
             self._event("Normal", "Promoted", f"version {self.wanted.version} serves all traffic")
+        elif self._failed_after_promotion():
+            return
         self._set(stableRevision=name, stableVersion=self.wanted.version, phase=Phase.READY.value)
         self._clear_canary()
         self._condition(
@@ -336,6 +356,34 @@ class _Planner:
         )
         self._condition(DEGRADED, False, "AsExpected", "")
         self._prune()
+
+    def _failed_after_promotion(self) -> bool:
+        """Within the post-promotion window a failing verdict on the new stable version
+        brings the previous one back: scaled up before the failing one goes down."""
+        verdict = self.i.verdict
+        previous = self.status.get("previousRevision")
+        if verdict is None or verdict.outcome != VerdictOutcome.FAIL or not previous:
+            return False
+        version, previous_version = self.wanted.version, self.status.get("previousVersion")
+        message = f"after promotion: {verdict.reason}"
+        self._record(version, self.wanted.name, Outcome.ROLLED_BACK, message)
+        self._set(
+            stableRevision=previous,
+            stableVersion=previous_version,
+            previousRevision=None,
+            previousVersion=None,
+            promotedAt=None,
+            phase=Phase.ROLLED_BACK.value,
+        )
+        self._drop_scaling()
+        self._converge({previous: self.replicas, self.wanted.name: 0})
+        self.plan.roles[previous] = labels.STABLE
+        self.plan.roles[self.wanted.name] = None
+        text = f"{message}; back to version {previous_version}"
+        self._condition(PROGRESSING, False, "AnalysisFailed", text)
+        self._condition(DEGRADED, True, "AnalysisFailed", text)
+        self._event("Warning", "AnalysisFailed", text)
+        return True
 
     def _canary(self, digest: str | None) -> None:
         steps = self.spec.rollout.steps
@@ -387,11 +435,20 @@ class _Planner:
             ready_at = self.i.now
             self._set(stepReadyAt=self.now_text)
         remaining = duration_seconds(steps[step].pause) - (self.i.now - ready_at).total_seconds()
-        held = verdict is not None and verdict.outcome == VerdictOutcome.INCONCLUSIVE
-        if remaining > 0 or held:
-            self._condition(
-                PROGRESSING, True, "CanaryStep", f"version {self.wanted.version}: {where}"
-            )
+        # With metrics to watch, a step advances only on a passing verdict of every metric.
+        analysed = bool(self.spec.rollout.analysis.metrics)
+        passed = verdict is not None and verdict.outcome == VerdictOutcome.PASS
+        if remaining > 0 or (analysed and not passed):
+            if verdict is not None and verdict.paused:
+                self._condition(PROGRESSING, False, "AnalysisInconclusive", verdict.reason)
+            else:
+                detail = f" ({verdict.reason})" if verdict is not None and not passed else ""
+                self._condition(
+                    PROGRESSING,
+                    True,
+                    "CanaryStep",
+                    f"version {self.wanted.version}: {where}{detail}",
+                )
             if remaining > 0:
                 self._requeue(remaining)
             return
@@ -455,9 +512,19 @@ class _Planner:
 
     def _promote(self) -> None:
         name = self.wanted.name
+        old = self._stable()
+        if old is not None:
+            self.plan.roles[old] = None
         self._record(self.wanted.version, name, Outcome.PROMOTED, "all canary steps passed")
         self._event("Normal", "Promoted", f"version {self.wanted.version} serves all traffic")
-        self._set(stableRevision=name, stableVersion=self.wanted.version, phase=Phase.READY.value)
+        self._set(
+            previousRevision=self._stable(),
+            previousVersion=self.status.get("stableVersion"),
+            promotedAt=self.now_text,
+            stableRevision=name,
+            stableVersion=self.wanted.version,
+            phase=Phase.READY.value,
+        )
         self._clear_canary()
         self.plan.roles[name] = labels.STABLE
         self._condition(
@@ -470,8 +537,13 @@ class _Planner:
         assert stable is not None
         self._record(self.wanted.version, self.wanted.name, outcome, message)
         self._clear_canary()
+        self._drop_scaling()
         self._converge({stable: self.replicas, self.wanted.name: 0})
+        canary = self.i.revisions.get(self.wanted.name)
+        if canary is not None and canary.replicas > 0:
+            self.plan.scale[canary.name] = 0  # now: no more traffic to the failing version
         self.plan.roles[stable] = labels.STABLE
+        self.plan.roles[self.wanted.name] = None
         phase = Phase.ROLLED_BACK if outcome == Outcome.ROLLED_BACK else Phase.FAILED
         self._set(phase=phase.value)
         text = f"{message}; version {self.status.get('stableVersion')} keeps serving"

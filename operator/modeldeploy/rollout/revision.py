@@ -42,6 +42,8 @@ def wanted_revision(resource_name: str, spec: ModelDeploymentSpec) -> Revision:
     if spec.compression is not None:
         compression_key = _short_hash(
             {
+                "resource": resource_name,
+                "image": spec.serving.image,  # the Job runs it too
                 "model": {k: v for k, v in model.items() if k != "version"},
                 "compression": spec.compression.model_dump(
                     mode="json", by_alias=True, exclude_none=True
@@ -52,7 +54,12 @@ def wanted_revision(resource_name: str, spec: ModelDeploymentSpec) -> Revision:
     serving = spec.serving.model_dump(mode="json", by_alias=True, exclude_none=True)
     serving.pop("replicas", None)
     revision_hash = _short_hash(
-        {"model": model, "compression": compression_key, "serving": serving}
+        {
+            "resource": resource_name,
+            "model": model,
+            "compression": compression_key,
+            "serving": serving,
+        }
     )
     return Revision(
         name=f"{_stem(resource_name)}-{revision_hash}",

@@ -17,3 +17,5 @@ class Verdict:
     outcome: Outcome
     reason: str = ""
     """What was measured against what limit, e.g. `error-rate 0.21 > 0.01`."""
+    paused: bool = False
+    """Inconclusive for `inconclusiveLimit` intervals: hold with Progressing=False."""

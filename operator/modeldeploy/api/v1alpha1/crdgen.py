@@ -14,6 +14,7 @@ from modeldeploy.api.v1alpha1.resource import (
     CATEGORIES,
     GROUP,
     KIND,
+    NAME_PATTERN,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
@@ -35,6 +36,14 @@ HEADER = (
     f"# run `{REGENERATE}` after changing the models.\n"
 )
 
+# The name also names the Service and labels every child, so it is a DNS-1035 label, as a
+# Service name must be (CEL may read metadata.name at the root of a CRD schema).
+NAME_RULE = {
+    "rule": f"self.metadata.name.size() <= 63 && self.metadata.name.matches('{NAME_PATTERN}')",
+    "message": "metadata.name must be a DNS-1035 label of at most 63 characters (lowercase "
+    "letters, digits and '-', starting with a letter): it names the Service",
+}
+
 PRINTER_COLUMNS = (
     {"name": "Version", "type": "string", "jsonPath": ".spec.model.version"},
     {"name": "Stable", "type": "string", "jsonPath": ".status.stableVersion"},
@@ -55,6 +64,7 @@ def open_api_schema() -> Schema:
         "type": "object",
         "description": ModelDeployment.__doc__,
         "required": ["spec"],
+        "x-kubernetes-validations": [NAME_RULE],
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},

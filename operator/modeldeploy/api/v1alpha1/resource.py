@@ -20,6 +20,8 @@ PLURAL = "modeldeployments"
 SINGULAR = "modeldeployment"
 SHORT_NAMES = ("mdep",)
 CATEGORIES = ("all", "ml")
+NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+NAME_LIMIT = 63
 
 
 class ModelDeploymentSpec(ApiModel):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from itertools import pairwise
+from typing import Literal
 
 from pydantic import Field, JsonValue
 
 from modeldeploy.api.v1alpha1.quantity import Duration
 from modeldeploy.api.v1alpha1.rules import ApiModel, Rule, cel_list, full_default
 
-BUILTIN_METRICS = ("error-rate", "latency-p50-ms", "latency-p99-ms")
+BUILTIN_METRICS = ("error-rate", "latency-p50-ms", "latency-p99-ms", "request-rate")
 DEFAULT_STEPS: tuple[dict[str, JsonValue], ...] = (
     {"weight": 10, "pause": "60s"},
     {"weight": 50, "pause": "120s"},
@@ -32,11 +33,15 @@ class MetricCheck(ApiModel):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
     """`error-rate`, `latency-p50-ms`, `latency-p99-ms`, or any name with a `query`."""
     query: str | None = Field(default=None, max_length=4096)
-    """PromQL template (`{{version}}`, `{{namespace}}`, `{{name}}` are filled in)."""
+    """PromQL template (`{{version}}`, `{{namespace}}`, `{{name}}`, `{{interval}}` are filled
+    in)."""
     max: float | None = None
     """The version fails the interval when the value is above this."""
     min: float | None = None
     """The version fails the interval when the value is below this."""
+    relative_to: Literal["stable"] | None = None
+    """`stable`: `max`/`min` are factors of the stable version's value in the same interval
+    (e.g. `max: 1.5` = at most 1.5x the stable's p99)."""
 
     rules = (
         Rule(
@@ -73,9 +78,15 @@ class Analysis(ApiModel):
     interval: Duration = "15s"
     """How often metrics are measured and judged."""
     failure_limit: int = Field(default=2, ge=0, le=100)
-    """Failed intervals tolerated; one more rolls back."""
+    """This many failed intervals of a metric in a row roll back (0 counts as 1)."""
+    inconclusive_limit: int = Field(default=5, ge=0, le=1000)
+    """This many inconclusive intervals in a row pause the rollout (0: never pause)."""
     min_requests: int = Field(default=20, ge=0)
     """No verdict for an interval with fewer requests to the new version."""
+    timeout: Duration = "5s"
+    """Longest a query or a scrape may take; longer is an inconclusive interval."""
+    insecure_skip_verify: bool = False
+    """prometheus: do not verify the server's TLS certificate."""
     metrics: list[MetricCheck] = Field(
         default_factory=_default_metrics,
         max_length=16,

@@ -76,6 +76,40 @@ class HistoryEntry(ApiModel):
     at: datetime
 
 
+class MetricResult(ApiModel):
+    """The latest verdict of one metric, with the numbers behind it."""
+
+    name: str = Field(max_length=63)
+    verdict: Literal["Pass", "Fail", "Inconclusive"]
+    value: float | None = None
+    threshold: str | None = Field(default=None, max_length=256)
+    """What the value was compared with, e.g. `<= 0.01` or `<= 1.5 x stable (0.0121)`."""
+    requests: float | None = None
+    """Requests the version answered in the interval."""
+    message: str = Field(default="", max_length=1024)
+    failures: int = Field(default=0, ge=0)
+    """Failed intervals in a row."""
+    passed: bool = False
+    """Passed at least once in the current step."""
+
+
+class AnalysisStatus(ApiModel):
+    """The live analysis of the version being rolled out (or just promoted)."""
+
+    revision: str = Field(max_length=63)
+    step: int = Field(ge=-1)
+    """The canary step analysed; -1 after promotion (the post-promotion window)."""
+    last_run_at: datetime | None = None
+    runs: int = Field(default=0, ge=0)
+    inconclusive: int = Field(default=0, ge=0)
+    """Inconclusive intervals in a row."""
+    metrics: list[MetricResult] | None = Field(
+        default=None,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
 class ModelDeploymentStatus(ApiModel):
     phase: Phase | None = None
     observed_generation: int | None = Field(default=None, ge=0)
@@ -104,3 +138,10 @@ class ModelDeploymentStatus(ApiModel):
     """Value of the `modeldeploy.dev/promote` annotation already acted on."""
     handled_abort: str | None = Field(default=None, max_length=253)
     """Value of the `modeldeploy.dev/abort` annotation already acted on."""
+    analysis: AnalysisStatus | None = None
+    previous_revision: str | None = Field(default=None, max_length=63)
+    """The stable Deployment before the last promotion (the post-promotion rollback target)."""
+    previous_version: str | None = Field(default=None, max_length=63)
+    promoted_at: datetime | None = None
+    """When the current stable version was promoted (its post-promotion window runs from
+    here)."""

@@ -1,0 +1,1 @@
+"""Live analysis of a version being rolled out: verdict rules (pure) and metric providers."""

@@ -1,0 +1,1 @@
+"""Metric providers behind one small interface (`base.Provider`), one module each."""
