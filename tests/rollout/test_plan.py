@@ -542,6 +542,8 @@ def test_back_to_a_kept_revision_is_a_fast_rollback() -> None:
     session.run_to("Ready", passes=120)
     v2 = session.status["stableRevision"]
     assert session.status["stableVersion"] == "2"
+    # Promoted as soon as version 2 can serve alone; version 1 drains after.
+    session.run_until(lambda s, _: s.world.states()[v1.name].pods == 0)
     jobs = list(session.world.jobs_created)
 
     session.apply_spec(make_spec("1", compression=True))

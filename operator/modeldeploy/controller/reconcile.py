@@ -81,8 +81,11 @@ class Reconciler:
                 verdict=analysed.verdict,
             )
         )
-        await self._act(body, spec, result)
+        # Status first: a promotion is recorded before the old version is scaled down, so the
+        # stable version named in status always has its pods (a restart in between re-plans
+        # the same actions from the recorded status).
         await self._write_status(body, result.status)
+        await self._act(body, spec, result)
         metrics.observe_status(key, result.status)
         waits = [w for w in (result.requeue_after, analysed.requeue_after) if w is not None]
         return min(waits) if waits else None

@@ -79,6 +79,20 @@ def _phase(status: Mapping[str, Any], refused: bool) -> str:
 
 
 def status_changes(resource: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the status fields that differ, so an unchanged resource gets no write at all."""
+    """A JSON merge patch of the status fields in `wanted` that differ (an unchanged resource
+    gets no write at all). Inside a changed object, a field that is gone is sent as null:
+    a merge patch would otherwise keep it."""
     status = resource.get("status") or {}
-    return {key: value for key, value in wanted.items() if status.get(key) != value}
+    return {
+        key: _merge_patch(status.get(key), value)
+        for key, value in wanted.items()
+        if status.get(key) != value
+    }
+
+
+def _merge_patch(old: Any, new: Any) -> Any:
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return new
+    patch = {k: _merge_patch(old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new})
+    return patch

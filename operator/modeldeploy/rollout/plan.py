@@ -418,10 +418,13 @@ class _Planner:
             return
         canary = self.i.revisions.get(name)
         old = self.i.revisions.get(stable)
+        # A step's share holds once the old pods are down to theirs; a promotion holds as
+        # soon as the new version alone can serve (the old one then drains as the stable's
+        # predecessor, so the stable version always has ready pods).
         reached = (
             canary is not None
             and canary.ready >= target
-            and (old is None or old.pods <= self.replicas - target)
+            and (promoting or old is None or old.pods <= self.replicas - target)
         )
         where = "promoting" if promoting else f"step {step + 1}/{len(steps)}, weight {weight}%"
         if not reached:

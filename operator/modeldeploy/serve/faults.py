@@ -3,6 +3,8 @@
 MODELDEPLOY_FAULT_ERROR_RATE   fraction (0..1) of inference requests answered with 500
 MODELDEPLOY_FAULT_LATENCY_MS   milliseconds added to every inference request
 MODELDEPLOY_FAULT_SEED         seed for the error draw (reproducible tests)
+MODELDEPLOY_FAULT_AFTER_S      faults start this many seconds after the server starts (a version
+                               that degrades only after it was promoted)
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ log = logging.getLogger(__name__)
 ERROR_RATE_ENV = "MODELDEPLOY_FAULT_ERROR_RATE"
 LATENCY_ENV = "MODELDEPLOY_FAULT_LATENCY_MS"
 SEED_ENV = "MODELDEPLOY_FAULT_SEED"
+AFTER_ENV = "MODELDEPLOY_FAULT_AFTER_S"
 
 
 class InjectedFaultError(Exception):
@@ -29,6 +33,7 @@ class FaultSettings:
     error_rate: float = 0.0
     latency_s: float = 0.0
     seed: int | None = None
+    after_s: float = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -46,7 +51,10 @@ class FaultSettings:
         seed = env.get(SEED_ENV)
         if seed is not None and not seed.lstrip("-").isdigit():
             raise ValueError(f"{SEED_ENV}={seed!r}: must be an integer")
-        return cls(error_rate, latency_ms / 1000, None if seed is None else int(seed))
+        after_s = _number(env, AFTER_ENV, 0.0)
+        if after_s < 0:
+            raise ValueError(f"{AFTER_ENV}={after_s}: must not be negative")
+        return cls(error_rate, latency_ms / 1000, None if seed is None else int(seed), after_s)
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -65,6 +73,7 @@ class FaultInjector:
     def __init__(self, settings: FaultSettings) -> None:
         self.settings = settings
         self._random = random.Random(settings.seed)
+        self._from = time.monotonic() + settings.after_s
         if settings.enabled:
             log.warning(
                 "FAULT INJECTION IS ON: %.1f%% of inference requests will fail with 500 and "
@@ -77,6 +86,8 @@ class FaultInjector:
             )
 
     async def apply(self) -> None:
+        if self.settings.after_s and time.monotonic() < self._from:
+            return
         if self.settings.latency_s:
             await asyncio.sleep(self.settings.latency_s)
         if self.settings.error_rate and self._random.random() < self.settings.error_rate:
