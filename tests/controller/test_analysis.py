@@ -174,8 +174,8 @@ def test_a_version_degrading_after_promotion_is_rolled_back_within_the_window(
 ) -> None:
     env.apply(_resource("1", analysis))
     _ready_on(env, "1")
-    # Healthy for its first 12 s, then half its answers fail: promoted, then caught.
-    late = _faulty({"MODELDEPLOY_FAULT_ERROR_RATE": "0.5", "MODELDEPLOY_FAULT_AFTER_S": "12"})
+    # Healthy for its first 18 s, then half its answers fail: promoted, then caught.
+    late = _faulty({"MODELDEPLOY_FAULT_ERROR_RATE": "0.5", "MODELDEPLOY_FAULT_AFTER_S": "18"})
     with (
         Traffic(lambda: env.service_url("digits"), "digits", _rows(env)),
         StableWatch(env) as watch,
@@ -187,8 +187,12 @@ def test_a_version_degrading_after_promotion_is_rolled_back_within_the_window(
             lambda: env.status("digits").get("stableVersion") == "2", "version 2 promoted", DEADLINE
         )
         wait_for(lambda: env.status("digits").get("phase") == "RolledBack", "RolledBack", DEADLINE)
+        # Version 1 becomes the stable one again once all its replicas are ready.
+        wait_for(
+            lambda: env.status("digits").get("stableVersion") == "1", "version 1 back", DEADLINE
+        )
     status = env.status("digits")
-    assert status["stableVersion"] == "1"
+    assert status["phase"] == "RolledBack"
     assert status["history"][0]["outcome"] == "RolledBack"
     assert "after promotion" in status["history"][0]["reason"]
     assert [h["outcome"] for h in status["history"][:2]] == ["RolledBack", "Promoted"]

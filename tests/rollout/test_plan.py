@@ -708,3 +708,31 @@ def test_history_is_bounded_newest_first() -> None:
         session.run_to("Ready", passes=40)
     versions = [v for v, _ in history(session)]
     assert versions == [str(v) for v in range(24, 4, -1)]
+
+
+def test_a_failure_within_the_post_promotion_window_brings_the_previous_version_back() -> None:
+    session = ready_on("1")
+    old = session.status["stableRevision"]
+    _version_2(session)
+    session.run_to("Ready", passes=120, verdict=Verdict(Outcome.PASS, "every metric passed"))
+    new = session.status["stableRevision"]
+    assert session.status["previousRevision"] == old
+    assert "promotedAt" in session.status
+    session.run_until(lambda s, _: s.world.states()[old].pods == 0)
+
+    failing = Verdict(Outcome.FAIL, "error-rate 0.5 > 0.05 (2 intervals in a row)")
+    session.step(failing)
+    assert session.status["phase"] == "RolledBack"
+    entry = session.status["history"][0]
+    assert (entry["version"], entry["outcome"]) == ("2", "RolledBack")
+    assert entry["reason"].startswith("after promotion: error-rate")
+    # The previous version grows first; the failing one stays stable until it can take over.
+    assert session.status["stableRevision"] == new
+    start = len(session.world.ready_seen)
+    session.run_until(lambda s, _: s.status["stableRevision"] == old, passes=30)
+    assert session.status["stableVersion"] == "1"
+    assert "previousRevision" not in session.status
+    session.run_until(lambda s, _: s.world.replicas() == {old: 4, new: 0}, passes=30)
+    assert min(session.world.ready_seen[start:]) >= 3  # never below replicas - maxSurge 0 rule
+    assert [e["outcome"] for e in session.status["history"]].count("RolledBack") == 1
+    session.quiet()

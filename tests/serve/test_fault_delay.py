@@ -16,8 +16,8 @@ def test_faults_start_only_after_the_delay() -> None:
         {"MODELDEPLOY_FAULT_ERROR_RATE": "1", "MODELDEPLOY_FAULT_AFTER_S": "0.3"}
     )
     assert settings.after_s == pytest.approx(0.3)
-    injector = FaultInjector(settings)
     started = time.monotonic()
+    injector = FaultInjector(settings)
     asyncio.run(injector.apply())  # healthy at first
     deadline = started + 10
     while True:

@@ -359,31 +359,47 @@ class _Planner:
 
     def _failed_after_promotion(self) -> bool:
         """Within the post-promotion window a failing verdict on the new stable version
-        brings the previous one back: scaled up before the failing one goes down."""
-        verdict = self.i.verdict
+        brings the previous one back: it is scaled up first, and becomes the stable version
+        once all its replicas are ready, so the stable version always has ready pods."""
         previous = self.status.get("previousRevision")
-        if verdict is None or verdict.outcome != VerdictOutcome.FAIL or not previous:
+        if not previous:
             return False
-        version, previous_version = self.wanted.version, self.status.get("previousVersion")
-        message = f"after promotion: {verdict.reason}"
-        self._record(version, self.wanted.name, Outcome.ROLLED_BACK, message)
-        self._set(
-            stableRevision=previous,
-            stableVersion=previous_version,
-            previousRevision=None,
-            previousVersion=None,
-            promotedAt=None,
-            phase=Phase.ROLLED_BACK.value,
-        )
+        if not self._rolling_back_after_promotion():
+            verdict = self.i.verdict
+            if verdict is None or verdict.outcome != VerdictOutcome.FAIL:
+                return False
+            message = f"after promotion: {verdict.reason}"
+            self._record(self.wanted.version, self.wanted.name, Outcome.ROLLED_BACK, message)
+            text = f"{message}; back to version {self.status.get('previousVersion')}"
+            self._set(phase=Phase.ROLLED_BACK.value)
+            self._condition(PROGRESSING, False, "AnalysisFailed", text)
+            self._condition(DEGRADED, True, "AnalysisFailed", text)
+            self._event("Warning", "AnalysisFailed", text)
         self._drop_scaling()
         self._converge({previous: self.replicas, self.wanted.name: 0})
-        self.plan.roles[previous] = labels.STABLE
-        self.plan.roles[self.wanted.name] = None
-        text = f"{message}; back to version {previous_version}"
-        self._condition(PROGRESSING, False, "AnalysisFailed", text)
-        self._condition(DEGRADED, True, "AnalysisFailed", text)
-        self._event("Warning", "AnalysisFailed", text)
+        self.plan.roles[self.wanted.name] = labels.STABLE
+        state = self.i.revisions.get(previous)
+        if state is not None and state.ready >= self.replicas:
+            self._set(
+                stableRevision=previous,
+                stableVersion=self.status.get("previousVersion"),
+                previousRevision=None,
+                previousVersion=None,
+                promotedAt=None,
+            )
+            self.plan.roles[previous] = labels.STABLE
+            self.plan.roles[self.wanted.name] = None
         return True
+
+    def _rolling_back_after_promotion(self) -> bool:
+        """Whether a post-promotion rollback of the wanted version is under way."""
+        history = self.status.get("history") or []
+        return bool(history) and (
+            history[0].get("revision") == self.wanted.name
+            and history[0].get("generation") == self.i.generation
+            and history[0].get("outcome") == Outcome.ROLLED_BACK
+            and self.status.get("phase") == Phase.ROLLED_BACK
+        )
 
     def _canary(self, digest: str | None) -> None:
         steps = self.spec.rollout.steps
