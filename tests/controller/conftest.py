@@ -172,7 +172,7 @@ class OperatorProcess:
             return str(response.read().decode())
 
 
-def start_operator(env: Env, log: Path) -> OperatorProcess:
+def start_operator(env: Env, log: Path, *flags: str) -> OperatorProcess:
     metrics_port, health_port = free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -184,6 +184,7 @@ def start_operator(env: Env, log: Path) -> OperatorProcess:
             "--all-namespaces",
             f"--metrics-port={metrics_port}",
             f"--liveness=http://127.0.0.1:{health_port}/healthz",
+            *flags,
         ],
         env={**os.environ, "KUBECONFIG": str(env.api.kubeconfig)},
         stdout=log.open("a"),

@@ -205,3 +205,11 @@ def test_parse_time() -> None:
     assert parse_time("2026-03-01T12:00:00Z") == moment
     assert parse_time(moment) is moment
     assert parse_time(None) is None
+
+
+def test_a_complete_job_whose_pod_status_has_not_arrived_yet_is_still_running() -> None:
+    """The Job's Complete and its pod's final status come on separate watches."""
+    state = job_state(_job(_true("Complete")), [_pod(phase="Running")])
+    assert state.phase == JobPhase.RUNNING
+    assert "waiting for the Job's report" in state.message
+    assert job_state(_job(_true("Complete")), []).phase == JobPhase.RUNNING

@@ -129,9 +129,13 @@ def job_state(job: Body, pods: Iterable[Body]) -> JobState:
     gate = next((m for m in messages if m.startswith("gate failed")), None)
     if _condition(job, "Complete"):
         result = _summary(messages)
-        if result is None:
-            return JobState(name, JobPhase.FAILED, message="the Job succeeded without a report")
-        return JobState(name, JobPhase.SUCCEEDED, result=result)
+        if result is not None:
+            return JobState(name, JobPhase.SUCCEEDED, result=result)
+        # The Job's and the pod's watch events come on separate streams: the pod's final
+        # status (with the report) may still be on its way.
+        if not any(p.get("status", {}).get("phase") == "Succeeded" for p in pods):
+            return JobState(name, JobPhase.RUNNING, message="waiting for the Job's report")
+        return JobState(name, JobPhase.FAILED, message="the Job succeeded without a report")
     # A gate failure is a verdict on the model: retrying the Job cannot change it.
     if gate is not None:
         return JobState(name, JobPhase.FAILED, message=gate, gate_failed=True)
