@@ -157,6 +157,6 @@ def test_api_server_refuses_a_name_that_cannot_name_the_service(cluster: Cluster
     resource["metadata"]["name"] = "m" * 64
     result = cluster.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump(resource))
     assert result.returncode != 0
-    assert "metadata.name must be a DNS-1035 label" in result.stderr
+    assert "metadata.name must have at most 63 characters" in result.stderr
     resource["metadata"]["name"] = "m" * 63
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(resource))

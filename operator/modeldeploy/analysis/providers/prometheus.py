@@ -19,17 +19,15 @@ class PrometheusProvider:
         address: str,
         timeout_seconds: float,
         insecure_skip_verify: bool = False,
-        bearer_token: str | None = None,
     ) -> None:
         self.url = address.rstrip("/") + "/api/v1/query"
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.ssl = not insecure_skip_verify  # False: no certificate verification
-        self.headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
 
     async def measure(
         self, checks: Sequence[MetricCheck], target: Target
     ) -> dict[str, Measurement]:
-        async with aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as session:
+        async with aiohttp.ClientSession(timeout=self.timeout) as session:
             requests, requests_error = await self._query(
                 session, templates.render(templates.REQUESTS, target)
             )

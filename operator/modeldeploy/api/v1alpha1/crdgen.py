@@ -14,7 +14,7 @@ from modeldeploy.api.v1alpha1.resource import (
     CATEGORIES,
     GROUP,
     KIND,
-    NAME_PATTERN,
+    NAME_LIMIT,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
@@ -36,12 +36,13 @@ HEADER = (
     f"# run `{REGENERATE}` after changing the models.\n"
 )
 
-# The name also names the Service and labels every child, so it is a DNS-1035 label, as a
-# Service name must be (CEL may read metadata.name at the root of a CRD schema).
+# The name also names the Service and labels every child, so it has at most 63 characters
+# (CEL may read metadata.name at the root of a CRD schema). Only size(): a regex over a string
+# of unknown length could exceed kube-apiserver's CEL cost estimate; the operator's admission
+# checks the full DNS-1035 form.
 NAME_RULE = {
-    "rule": f"self.metadata.name.size() <= 63 && self.metadata.name.matches('{NAME_PATTERN}')",
-    "message": "metadata.name must be a DNS-1035 label of at most 63 characters (lowercase "
-    "letters, digits and '-', starting with a letter): it names the Service",
+    "rule": f"self.metadata.name.size() <= {NAME_LIMIT}",
+    "message": f"metadata.name must have at most {NAME_LIMIT} characters: it names the Service",
 }
 
 PRINTER_COLUMNS = (
