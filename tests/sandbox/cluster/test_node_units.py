@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 
 from modeldeploy.sandbox.node.env import ConfigError, container_env, expand
 from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line
-from modeldeploy.sandbox.node.ips import PodAddresses
+from modeldeploy.sandbox.node.ips import PodAddresses, listening_addresses
 from modeldeploy.sandbox.node.launcher import inside_root
 from modeldeploy.sandbox.node.runtime import translate
 from modeldeploy.sandbox.node.status import pod_phase, qos_class
@@ -161,3 +163,14 @@ def test_mount_targets_resolve_symlinks_inside_the_container_root(tmp_path: Path
     (root / "loop").symlink_to("/loop")
     with pytest.raises(OSError, match="too many levels"):
         inside_root(root, "/loop/x")
+
+
+def test_an_address_another_process_listens_on_is_skipped() -> None:
+    """Two sandboxes on one machine share its network: a pod never gets an address that a
+    server (perhaps another sandbox's pod) already listens on."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.2", 0))
+        server.listen()
+        assert int(ipaddress.IPv4Address("127.0.0.2")) in listening_addresses()
+        assert PodAddresses().allocate("a") == "127.0.0.3"
+    assert PodAddresses().allocate("a") == "127.0.0.2"

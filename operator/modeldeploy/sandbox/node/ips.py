@@ -1,9 +1,12 @@
 """Per-pod loopback addresses: 127.0.0.2, 127.0.0.3, ... (all of 127/8 reaches this host),
-never one of the Service range (`sandbox/network.py`)."""
+never one of the Service range (`sandbox/network.py`), and never one that a process on this
+host already listens on: two sandboxes on one machine share its network stack, where two
+clusters would not."""
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from modeldeploy.sandbox.network import SERVICE_NETWORK
 
@@ -11,6 +14,25 @@ _FIRST = int(ipaddress.IPv4Address("127.0.0.2"))
 _LAST = int(ipaddress.IPv4Address("127.255.255.254"))
 _SERVICES_FIRST = int(SERVICE_NETWORK.network_address)
 _SERVICES_LAST = int(SERVICE_NETWORK.broadcast_address)
+
+
+_LISTEN = "0A"
+TCP_TABLE = Path("/proc/net/tcp")
+
+
+def listening_addresses(table: Path = TCP_TABLE) -> set[int]:
+    """IPv4 addresses with a listening TCP socket on this host (from /proc/net/tcp)."""
+    try:
+        lines = table.read_text().splitlines()[1:]
+    except OSError:
+        return set()
+    found = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == _LISTEN:
+            local = fields[1].split(":")[0]
+            found.add(int.from_bytes(bytes.fromhex(local), "little"))
+    return found
 
 
 def _usable(address: int) -> bool:
@@ -40,10 +62,11 @@ class PodAddresses:
         return str(ipaddress.IPv4Address(wanted))
 
     def _free(self) -> int:
+        busy = listening_addresses()
         for _ in range(_LAST - _FIRST + 1):
             candidate = self._next
             self._next = _FIRST if candidate >= _LAST else candidate + 1
-            if candidate in self._taken or not _usable(candidate):
+            if candidate in self._taken or candidate in busy or not _usable(candidate):
                 continue
             return candidate
         raise RuntimeError("no free pod address left in 127.0.0.0/8")
