@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
-    parser.add_argument("--log-format", default="plain", choices=["plain", "json"])
+    parser.add_argument(
+        "--log-format", default="plain", choices=["plain", "json"], help="plain: timestamped lines"
+    )
     parser.add_argument("--metrics-port", type=int, default=8080, help="0 turns metrics off")
     parser.add_argument("--liveness", metavar="URL", help="e.g. http://0.0.0.0:8081/healthz")
     peering = parser.add_mutually_exclusive_group()
@@ -61,7 +63,7 @@ def main(argv: list[str]) -> int:
 
     kopf.configure(
         verbose=args.log_level == "debug",
-        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger().setLevel(args.log_level.upper())
     if args.log_level != "debug":  # kopf logs every handled watch event at info level
