@@ -8,7 +8,7 @@ from typing import Any
 
 from modeldeploy.api.v1alpha1 import ModelDeploymentSpec
 from modeldeploy.reconcilers import pods
-from modeldeploy.reconcilers.deployment import serving_deployment
+from modeldeploy.reconcilers.deployment import pod_template_errors, serving_deployment
 from modeldeploy.reconcilers.job import compression_job
 from modeldeploy.reconcilers.options import Options
 from modeldeploy.reconcilers.service import serving_service
@@ -252,4 +252,19 @@ def test_claims_and_env_from_helpers() -> None:
     assert pods.env_from([None, "s", "s", "t"]) == [
         {"secretRef": {"name": "s"}},
         {"secretRef": {"name": "t"}},
+    ]
+
+
+def test_pod_overrides_the_api_server_would_refuse_are_named_by_field(
+    resource: dict[str, Any], spec: ModelDeploymentSpec
+) -> None:
+    assert pod_template_errors(resource, spec, Options()) == []
+    good = spec.model_copy(deep=True)
+    good.serving.pod_overrides = {"affinity": {}, "containers": [{"name": "server", "env": []}]}
+    assert pod_template_errors(resource, good, Options()) == []
+    bad = spec.model_copy(deep=True)
+    bad.serving.pod_overrides = {"containers": [{"name": "server", "image": 5}], "hostNetwrk": True}
+    assert pod_template_errors(resource, bad, Options()) == [
+        "spec.serving.podOverrides: containers.0.image: Input should be a valid string",
+        "spec.serving.podOverrides: hostNetwrk: Extra inputs are not permitted",
     ]

@@ -18,7 +18,7 @@ from modeldeploy.controller import metrics
 from modeldeploy.controller.analysis import Analyzer
 from modeldeploy.controller.cache import Body, Cache, Key
 from modeldeploy.reconcilers.cluster import Cluster
-from modeldeploy.reconcilers.deployment import serving_deployment
+from modeldeploy.reconcilers.deployment import pod_template_errors, serving_deployment
 from modeldeploy.reconcilers.job import compression_job
 from modeldeploy.reconcilers.options import Options
 from modeldeploy.reconcilers.service import serving_service
@@ -51,11 +51,14 @@ class Reconciler:
             return None
         now = datetime.now(UTC).replace(microsecond=0)
         admitted = admission_status(body, now)
+        if not _refused(admitted):
+            spec = ModelDeploymentSpec.model_validate(body["spec"])
+            errors = pod_template_errors(body, spec, self.options)
+            admitted = admission_status(body, now, errors) if errors else admitted
         status = {**(body.get("status") or {}), **admitted}
         if _refused(admitted):
             await self._write_status(body, status)
             return None
-        spec = ModelDeploymentSpec.model_validate(body["spec"])
         await self._ensure_shared(body, key)
         jobs, revisions = self._observe(key)
         analysed = await self.analyzer.run(

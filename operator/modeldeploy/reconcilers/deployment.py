@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kubernetes.client.models import V1PodSpec
+from pydantic import ValidationError
+
 from modeldeploy.api.v1alpha1 import ModelDeploymentSpec
 from modeldeploy.reconcilers import pods
 from modeldeploy.reconcilers.options import Options
@@ -108,6 +111,25 @@ def _server_container(
         ],
         "securityContext": pods.CONTAINER_SECURITY,
     }
+
+
+def pod_template_errors(
+    resource: Mapping[str, Any], spec: ModelDeploymentSpec, options: Options
+) -> list[str]:
+    """What the API server would refuse in the serving pods' spec once `podOverrides` are
+    merged in, named by field, so the resource says it instead of its Deployment failing."""
+    if not spec.serving.pod_overrides:
+        return []
+    probe = NewRevision("probe", spec.model.version, None, 0, None)
+    pod_spec = serving_deployment(resource, spec, probe, options, None)["spec"]["template"]["spec"]
+    try:
+        V1PodSpec.model_validate(pod_spec)
+    except ValidationError as error:
+        return [
+            f"spec.serving.podOverrides: {'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in error.errors()
+        ]
+    return []
 
 
 def serving_deployment(

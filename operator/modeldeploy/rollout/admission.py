@@ -5,7 +5,7 @@ checks it again with the same models, for API servers that skip CEL rules (befor
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,13 +36,17 @@ def name_errors(name: str) -> list[str]:
     return [f"metadata.name: {name!r} must be a DNS-1035 label of at most {NAME_LIMIT} characters"]
 
 
-def admission_status(resource: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The status fields that record whether the current generation's spec is acceptable."""
+def admission_status(
+    resource: Mapping[str, Any], now: datetime, more_errors: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The status fields that record whether the current generation's spec is acceptable;
+    `more_errors` are problems found by building the children (e.g. pod overrides)."""
     status = resource.get("status") or {}
     generation = int(resource["metadata"].get("generation", 0))
     errors = [
         *name_errors(resource["metadata"].get("name", "")),
         *spec_errors(resource.get("spec") or {}),
+        *more_errors,
     ]
     message = "; ".join(errors)
     if len(message) > MESSAGE_LIMIT:
