@@ -95,11 +95,15 @@ def _pod_waiting(pod: Body) -> list[str]:
         reason = waiting.get("reason")
         if reason in _STUCK:
             detail = waiting.get("message") or ""
-            reasons.append(f"{reason}: {detail}".rstrip(": "))
+            reasons.append(_joined(reason, detail))
         terminated = (container.get("lastState") or {}).get("terminated") or {}
         if reason == "CrashLoopBackOff" and terminated.get("message"):
             reasons.append(f"last exit: {terminated['message'].strip()[:200]}")
     return reasons
+
+
+def _joined(reason: str, detail: str) -> str:
+    return f"{reason}: {detail}" if detail else reason
 
 
 def _is_ready(pod: Body) -> bool:
@@ -142,7 +146,7 @@ def job_state(job: Body, pods: Iterable[Body]) -> JobState:
     failed = _condition(job, "Failed")
     if failed is not None:
         reason = messages[-1] if messages else ""
-        detail = f"{failed.get('reason', 'Failed')}: {failed.get('message', '')}".rstrip(": ")
+        detail = _joined(failed.get("reason", "Failed"), failed.get("message", ""))
         return JobState(name, JobPhase.FAILED, message=f"{reason} ({detail})" if reason else detail)
     waiting = [r for p in pods if not _finished(p) for r in _pod_waiting(p)]
     return JobState(name, JobPhase.RUNNING, message="; ".join(waiting))
