@@ -46,6 +46,11 @@ class SandboxApi:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def open_watches(self) -> int:
+        assert self._server is not None
+        return self._server.open_watches
+
+    @property
     def kubeconfig(self) -> Path:
         return self.directory / "kubeconfig"
 

@@ -315,6 +315,7 @@ class ResourceRoutes:
         store = self.service.store
         # Subscribe and take the starting events in one step, so nothing falls in between.
         subscription = self.service.hub.subscribe(rt.storage_key)
+        response: web.StreamResponse | None = None
         try:
             initial: list[tuple[str, dict[str, Any]]] = []
             if send_initial or since == "0":
@@ -351,6 +352,9 @@ class ResourceRoutes:
                 last_rv,
             )
             return response
+        except ConnectionResetError:
+            # The client went away: a real API server ends the watch without a word.
+            return response if response is not None else web.Response()
         finally:
             self.service.hub.unsubscribe(subscription)
 

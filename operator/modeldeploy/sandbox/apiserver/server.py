@@ -73,6 +73,10 @@ class ApiServer:
         self._collector_task: asyncio.Task[None] | None = None
 
     @property
+    def open_watches(self) -> int:
+        return len(self._hub)
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 

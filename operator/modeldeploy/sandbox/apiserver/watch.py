@@ -32,6 +32,10 @@ class WatchHub:
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
 
+    def __len__(self) -> int:
+        """Watches being served."""
+        return len(self._subscriptions)
+
     def publish(self, change: Change) -> None:
         for subscription in list(self._subscriptions):
             if subscription.key != change.key:
