@@ -1,11 +1,14 @@
-"""`modeldeploy demo`: a local cluster (the sandbox), the CRD, the operator and a rollout.
+"""`modeldeploy demo`: a local cluster (the sandbox), Prometheus, the operator and three rollouts.
 
-Everything runs as the user would run it: `modeldeploy sandbox up` and `modeldeploy operator`
-as separate processes, every step through a real `kubectl`, printed before it runs, and
-inference over HTTP through the Service's ClusterIP. The digits model is trained here from
-scikit-learn's bundled data (nothing is downloaded) and put on the claims the resource names.
-Version 1 is compressed in a Job on the GPU pool and served; version 2 goes through the canary
-steps; each change of the resource's status is printed as the watch reports it.
+Everything runs as the user would run it: `modeldeploy sandbox up`, `prometheus` and
+`modeldeploy operator` as separate processes, every step through a real `kubectl`, printed
+before it runs, and inference over HTTP through the Service's ClusterIP. The digits model is
+trained here from scikit-learn's bundled data (nothing is downloaded) and put on the claims the
+resource names. Version 1 is compressed in a Job on the GPU pool and served; then live traffic
+runs to the end while version 2 goes through the canary steps, judged by the `prometheus`
+provider, and is promoted, and version 3, which fails half its requests, is rolled back. Each
+change of the resource's status is printed as the watch reports it, with a live line of each
+version's share, error rate and p99; the end is a summary table and a PNG plot.
 """
 
 from __future__ import annotations
@@ -13,39 +16,61 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import json
-import os
-import queue
+import importlib.util
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
+from modeldeploy.demo_cluster import (
+    STEP_DEADLINE,
+    Demo,
+    DemoError,
+    ResourceWatch,
+    free_port,
+    operator_ready,
+    poll,
+    sandbox_ready,
+)
+from modeldeploy.demo_live import LIVE_WINDOW, Display, Figures, live_line
 from modeldeploy.demo_model import DigitsModel, digits_mlp
+from modeldeploy.demo_prometheus import (
+    SCRAPE_INTERVAL,
+    PodDiscovery,
+    Prometheus,
+    PrometheusError,
+    prometheus_binary,
+    running_prometheus,
+)
+from modeldeploy.demo_report import plot, summary_table
+from modeldeploy.demo_traffic import TRAFFIC_PAUSE, Traffic, infer
 
-# The sandbox writes these into its directory (modeldeploy.sandbox is not imported: the demo
-# drives it the way a user does, through its command line and the files it leaves).
-KUBECONFIG_FILE = "kubeconfig"
-PID_FILE = "sandbox.pid"
+__all__ = ["infer", "main", "run"]
+
 CLAIMS_DIR = "pvc"  # a claim's files: <sandbox>/pvc/<namespace>/<claim>/
 NAMESPACE = "ml"
 NAME = "digits"
 REPLICAS = 4
 CANARY_STEPS = [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}]
-# The live analysis judges each step on the demo's own traffic: short intervals, few requests.
-ANALYSIS = {"interval": "3s", "minRequests": 5}
+# The live analysis judges each step on the demo's own traffic, through Prometheus: short
+# intervals, few requests, thresholds a contended 2-core machine meets.
+ANALYSIS: dict[str, Any] = {
+    "provider": "prometheus",
+    "interval": "3s",
+    "minRequests": 5,
+    "failureLimit": 2,
+    "metrics": [{"name": "error-rate", "max": 0.05}, {"name": "latency-p99-ms", "max": 1000}],
+}
+FAULT_ERROR_RATE = 0.5  # version 3's share of failed answers
+VERSIONS = ("1", "2", "3")
 COMPRESSION: dict[str, Any] = {
     "steps": [{"type": "quantize", "mode": "dynamic", "weightType": "int8", "perChannel": True}],
     "evaluation": {
@@ -64,42 +89,13 @@ CONDITIONS_JSONPATH = (
 HISTORY_JSONPATH = (
     "jsonpath={range .status.history[*]}version {.version}: {.outcome} ({.reason}){'\\n'}{end}"
 )
-STEP_DEADLINE = 120.0
-STOP_DEADLINE = 30.0
-# While a rollout runs, a request goes through the Service whenever the watch is quiet this long.
-TRAFFIC_INTERVAL = 0.05
-TALLY_MINIMUM = 10  # answers it takes to print a share
+PROMETHEUS_DIR = "prometheus"  # its configuration, data and log, in the demo's directory
+PLOT_FILE = "rollout.png"
+PLOT_STEP = 1.0  # seconds between two points of the plot
+PLOT_WINDOW = "3s"
+AFTERMATH = 6.0  # seconds of traffic after the rollback, before the summary
+SETTLE = 1.0  # seconds for Prometheus to scrape the last answers before the summary
 FINAL_PHASES = ("Failed", "RolledBack")
-WATCH_ARGS = ("get", "modeldeployments", "-n", NAMESPACE, "--watch", "-o", "json")
-
-
-class DemoError(Exception):
-    """A step that did not happen in time or failed; the message says which."""
-
-
-def _poll(condition: Callable[[], Any], what: str, deadline: float = STEP_DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise DemoError(f"timed out after {deadline:.0f}s waiting for {what}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _files_root() -> Path:
@@ -108,92 +104,6 @@ def _files_root() -> Path:
     if not (root / "crds").is_dir():
         raise DemoError(f"run the demo from a source checkout: no crds/ in {root}")
     return root
-
-
-class Demo:
-    """The processes of one demo run and the kubectl that talks to them."""
-
-    def __init__(self, directory: Path, kubectl: str, log: IO[str]) -> None:
-        self.directory = directory.resolve()
-        self.kubeconfig = self.directory / KUBECONFIG_FILE
-        self.kubectl_binary = kubectl
-        self.log = log
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *command: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modeldeploy", *command],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        """SIGTERM in reverse start order (operator before the cluster), SIGKILL past the
-        deadline: nothing the demo started outlives it."""
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_DEADLINE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def kubectl_command(self) -> list[str]:
-        return [self.kubectl_binary, "--kubeconfig", str(self.kubeconfig)]
-
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, show: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        if show:
-            print(f"\n$ kubectl {' '.join(args)}", flush=True)
-        result = subprocess.run(
-            [*self.kubectl_command(), *args],
-            capture_output=True,
-            text=True,
-            input=input,
-            timeout=STEP_DEADLINE,
-            check=False,
-        )
-        if show:
-            print((result.stdout + result.stderr).rstrip(), flush=True)
-        if check and result.returncode != 0:
-            raise DemoError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result
-
-    def read(self, *args: str) -> Any:
-        """`kubectl get ... -o json`, parsed; None when kubectl fails (e.g. not there yet)."""
-        result = self.kubectl(*args, "-o", "json", check=False, show=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
-
-
-def _sandbox_ready(demo: Demo, sandbox: subprocess.Popen[bytes]) -> bool:
-    if sandbox.poll() is not None:
-        raise DemoError(f"`modeldeploy sandbox up` exited with code {sandbox.returncode}")
-    try:
-        # The pid file is written after the kubeconfig, so this one is the new server's.
-        if int((demo.directory / PID_FILE).read_text()) != sandbox.pid:
-            return False
-    except (OSError, ValueError):
-        return False
-    nodes = demo.read("get", "nodes")
-    ready = [
-        node
-        for node in (nodes or {}).get("items", [])
-        for condition in node.get("status", {}).get("conditions", [])
-        if condition["type"] == "Ready" and condition["status"] == "True"
-    ]
-    return len(ready) >= 2
-
-
-def _operator_ready(operator: subprocess.Popen[bytes], health: str) -> bool:
-    if operator.poll() is not None:
-        raise DemoError(f"`modeldeploy operator` exited with code {operator.returncode}")
-    return _answers(health)
 
 
 def _claim(name: str) -> dict[str, Any]:
@@ -205,8 +115,13 @@ def _claim(name: str) -> dict[str, Any]:
     }
 
 
-def _model_deployment(version: str) -> dict[str, Any]:
-    """The demo's resource: compressed on the GPU pool, 4 replicas, two short canary steps."""
+def _model_deployment(version: str, prometheus: str, faulty: bool = False) -> dict[str, Any]:
+    """The demo's resource: compressed on the GPU pool, 4 replicas, two short canary steps
+    judged through the Prometheus at `prometheus`; `faulty`: its pods fail some answers."""
+    serving: dict[str, Any] = {"replicas": REPLICAS}
+    if faulty:
+        fault = {"name": "MODELDEPLOY_FAULT_ERROR_RATE", "value": str(FAULT_ERROR_RATE)}
+        serving["podOverrides"] = {"containers": [{"name": "server", "env": [fault]}]}
     return {
         "apiVersion": "modeldeploy.dev/v1alpha1",
         "kind": "ModelDeployment",
@@ -214,8 +129,11 @@ def _model_deployment(version: str) -> dict[str, Any]:
         "spec": {
             "model": {"version": version, "uri": f"pvc://models/digits/{version}/model.onnx"},
             "compression": COMPRESSION,
-            "serving": {"replicas": REPLICAS},
-            "rollout": {"steps": CANARY_STEPS, "analysis": ANALYSIS},
+            "serving": serving,
+            "rollout": {
+                "steps": CANARY_STEPS,
+                "analysis": {**ANALYSIS, "address": prometheus},
+            },
         },
     }
 
@@ -227,148 +145,88 @@ def _invalid_variant(resource: dict[str, Any]) -> dict[str, Any]:
     return bad
 
 
-class ResourceWatch:
-    """`kubectl get modeldeployments --watch -o json`: each object kubectl prints, in order.
+class Live:
+    """The live line's figures: the demo's traffic, and each version's from Prometheus."""
 
-    kubectl prints every object as indented JSON, so one ends at a `}` line of its own. A
-    reader thread hands them over; a watch the server closes is started again.
-    """
+    def __init__(self, traffic: Traffic, figures: Figures) -> None:
+        self.traffic = traffic
+        self.figures = figures
 
-    def __init__(self, demo: Demo) -> None:
-        self.demo = demo
-        self.objects: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.process: subprocess.Popen[str] | None = None
-        self._start()
-
-    def _start(self) -> None:
-        self.process = subprocess.Popen(
-            [*self.demo.kubectl_command(), *WATCH_ARGS],
-            stdout=subprocess.PIPE,
-            stderr=self.demo.log,
-            text=True,
-        )
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
-
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        lines: list[str] = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.rstrip("\n") == "}":
-                self.objects.put(json.loads("".join(lines)))
-                lines.clear()
-        self.objects.put(None)  # the watch ended
-
-    def next(self, timeout: float) -> dict[str, Any] | None:
-        """The next object within `timeout` seconds, else None."""
+    def line(self, status: dict[str, Any]) -> str:
+        phase, where, _ = _progress(status)
         try:
-            found = self.objects.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
-        if found is None:
-            assert self.process is not None
-            if self.process.wait() != 0:
-                raise DemoError(f"`kubectl {' '.join(WATCH_ARGS)}` failed")
-            self._start()
-        return found
-
-    def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=STOP_DEADLINE)
+            shown = self.figures.live()
+        except (OSError, ValueError, KeyError) as error:
+            return f"   live  {phase:<11} {where:<26} | Prometheus: {error}"
+        return live_line(phase, where, shown, self.traffic.sent, self.traffic.failed)
 
 
-class Traffic:
-    """Requests through the Service while a rollout runs, counted by the version that answered."""
-
-    def __init__(self, url: str, rows: np.ndarray) -> None:
-        self.url = url
-        self.rows = rows
-        self.answers: Counter[str] = Counter()
-        self.failed = 0
-
-    def send(self) -> None:
-        try:
-            version, _ = infer(self.url, NAME, self.rows)
-        except OSError:
-            self.failed += 1
-        else:
-            self.answers[version] += 1
-
-    def tally(self) -> str:
-        """The answers since the last tally, e.g. `30 by version 1, 10 by version 2`; empty
-        when too few went out to show a share (and none failed)."""
-        parts = [f"{count} by version {version}" for version, count in sorted(self.answers.items())]
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        shown = self.failed > 0 or self.answers.total() >= TALLY_MINIMUM
-        self.answers.clear()
-        self.failed = 0
-        return ", ".join(parts) if shown else ""
+def _condition(status: dict[str, Any], kind: str) -> str:
+    """`reason: message` of the condition of type `kind`, empty when there is none."""
+    found: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == kind), {}
+    )
+    return f"{found.get('reason', '')}: {found.get('message', '')}".strip(": ")
 
 
-def _progress(status: dict[str, Any]) -> tuple[str, ...]:
+def _progress(status: dict[str, Any]) -> tuple[str, str, str]:
     """What a line shows: phase, versions, and the Progressing condition's reason and message."""
     where = f"stable {status.get('stableVersion', '-')}"
     if status.get("canaryVersion"):
         where += f", canary {status['canaryVersion']} at {status.get('canaryWeight', 0)}%"
-    progressing: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {}
-    )
-    detail = f"{progressing.get('reason', '')}: {progressing.get('message', '')}".strip(": ")
-    return (str(status.get("phase", "")), where, detail)
+    return (str(status.get("phase", "")), where, _condition(status, "Progressing"))
 
 
-def _follow(watch: ResourceWatch, version: str, traffic: Traffic | None = None) -> None:
-    """Print each change of the resource's progress until `version` is stable and Ready; with
-    `traffic`, send requests through the Service meanwhile and print who answered."""
+def _outcome(status: dict[str, Any], version: str, expected: str) -> bool:
+    """Whether `version` reached `expected` (Ready: stable and Ready; RolledBack: rolled
+    back); a DemoError when it ended otherwise."""
+    phase = status.get("phase")
+    promoted = phase == "Ready" and status.get("stableVersion") == version
+    if expected == "Ready" and promoted:
+        return True
+    if expected == "RolledBack" and phase == "RolledBack":
+        return True
+    if promoted or phase in FINAL_PHASES:
+        ended = f"{phase}: {_condition(status, 'Degraded') or _progress(status)[2]}"
+        raise DemoError(f"version {version} should have ended {expected}, it ended {ended}")
+    return False
+
+
+def _follow(
+    watch: ResourceWatch, version: str, expected: str, display: Display, live: Live | None
+) -> dict[str, Any]:
+    """Print each change of the resource's progress until `version` is `expected` (Ready or
+    RolledBack), with the live line (phase, weight, figures per version) meanwhile; the
+    status it ended with."""
     started = time.monotonic()
     end = started + STEP_DEADLINE
     shown: tuple[str, ...] = ()
-    while time.monotonic() < end:
-        wait = end - time.monotonic()
-        resource = watch.next(TRAFFIC_INTERVAL if traffic is not None else wait)
-        if resource is None or resource["metadata"]["name"] != NAME:
-            if traffic is not None:
-                traffic.send()
-            continue
-        status = resource.get("status") or {}
-        line = _progress(status)
-        if line != shown and status.get("phase"):
-            if traffic is not None and (answers := traffic.tally()):
-                print(f"{'':10}meanwhile the Service answered: {answers}", flush=True)
-            phase, where, detail = line
-            print(f"{time.monotonic() - started:7.1f}s  {phase:<11}  {where:<26}  {detail}")
-            shown = line
-        if status.get("phase") == "Ready" and status.get("stableVersion") == version:
-            return
-        if status.get("phase") in FINAL_PHASES:
-            raise DemoError(f"version {version} ended {status['phase']}: {line[2]}")
-    raise DemoError(f"timed out after {STEP_DEADLINE:.0f}s waiting for version {version} Ready")
-
-
-def infer(url: str, name: str, rows: np.ndarray) -> tuple[str, np.ndarray]:
-    """One Open Inference Protocol request to model `name` at `url` (e.g. a Service's
-    `http://<clusterIP>:<port>`) on a new connection: (model_version, first output)."""
-    body = {
-        "inputs": [
-            {
-                "name": "input",
-                "shape": list(rows.shape),
-                "datatype": "FP32",
-                "data": rows.ravel().tolist(),
-            }
-        ]
-    }
-    request = urllib.request.Request(
-        f"{url}/v2/models/{name}/infer",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Connection": "close"},
+    status: dict[str, Any] = {}
+    try:
+        while time.monotonic() < end:
+            wait = end - time.monotonic()
+            # The live line starts with the first status (the phase and weight it shows).
+            resource = watch.next(min(wait, display.live_due()) if live and status else wait)
+            if live is not None and status and not display.live_due():
+                display.live(live.line(status))
+            if resource is None or resource["metadata"]["name"] != NAME:
+                continue
+            status = resource.get("status") or {}
+            line = _progress(status)
+            if line != shown and status.get("phase"):
+                phase, where, detail = line
+                elapsed = time.monotonic() - started
+                display.event(f"{elapsed:7.1f}s  {phase:<11}  {where:<26}  {detail}")
+                shown = line
+            if _outcome(status, version, expected):
+                if live is not None:
+                    display.live(live.line(status))
+                return status
+    finally:
+        display.close()
+    raise DemoError(
+        f"timed out after {STEP_DEADLINE:.0f}s waiting for version {version} {expected}"
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = json.loads(response.read())
-    output = answer["outputs"][0]
-    return str(answer["model_version"]), np.array(output["data"]).reshape(output["shape"])
 
 
 def _service_url(demo: Demo) -> str:
@@ -394,15 +252,15 @@ def _show_inference(url: str, model: DigitsModel) -> str:
 def _put_model(demo: Demo, model: DigitsModel) -> None:
     """The model file of both versions and the validation set, where the claims keep them."""
     claims = demo.directory / CLAIMS_DIR / NAMESPACE
-    for version in ("1", "2"):
+    for version in VERSIONS:
         folder = claims / "models" / "digits" / version
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(model.model, folder / "model.onnx")
     (claims / "data" / "digits").mkdir(parents=True, exist_ok=True)
     shutil.copy(model.val, claims / "data" / "digits" / "val.npz")
     print(
-        f"copied it to pvc://models/digits/{{1,2}}/model.onnx and its validation set to "
-        f"pvc://data/digits/val.npz (the sandbox keeps claims in {claims}/<claim>/)",
+        f"copied it to pvc://models/digits/{{{','.join(VERSIONS)}}}/model.onnx and its validation "
+        f"set to pvc://data/digits/val.npz (the sandbox keeps claims in {claims}/<claim>/)",
         flush=True,
     )
 
@@ -430,7 +288,7 @@ def _remove_previous(demo: Demo) -> None:
         found = demo.read("get", kinds, "-n", NAMESPACE, "-l", selector)
         return found is not None and not found["items"]
 
-    _poll(gone, "the earlier demo's children to be deleted")
+    poll(gone, "the earlier demo's children to be deleted")
 
 
 def _write(demo: Demo, resource: dict[str, Any]) -> Path:
@@ -439,38 +297,130 @@ def _write(demo: Demo, resource: dict[str, Any]) -> Path:
     return path
 
 
-def _apply(demo: Demo, path: Path, version: str, traffic: Traffic | None = None) -> None:
-    """Apply `path` and follow the rollout it starts until `version` is Ready."""
-    watch = ResourceWatch(demo)
+def _apply(
+    demo: Demo,
+    path: Path,
+    version: str,
+    expected: str,
+    display: Display,
+    live: Live | None = None,
+) -> dict[str, Any]:
+    """Apply `path` and follow the rollout it starts until `version` is `expected`."""
+    watch = ResourceWatch(demo, NAMESPACE)
     try:
         demo.kubectl("apply", "-f", str(path))
-        _follow(watch, version, traffic)
+        return _follow(watch, version, expected, display, live)
     finally:
         watch.close()
 
 
+def _diff(before: Path, after: Path) -> str:
+    lines = difflib.unified_diff(
+        before.read_text().splitlines(),
+        after.read_text().splitlines(),
+        before.name,
+        after.name,
+        lineterm="",
+        n=0,
+    )
+    return "\n".join(lines)
+
+
+def _start_prometheus(demo: Demo, stack: contextlib.ExitStack) -> Prometheus:
+    """Prometheus on 127.0.0.1, scraping the serving pods it finds through the API server."""
+    binary = prometheus_binary()
+    if binary is None:
+        raise DemoError("prometheus is not installed (`make tools` installs Debian's package)")
+    directory = demo.directory / PROMETHEUS_DIR
+    shutil.rmtree(directory / "data", ignore_errors=True)  # no series from an earlier demo
+    api: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(demo.kubeconfig)
+    )
+    stack.callback(api.close)
+    discovery = stack.enter_context(PodDiscovery(k8s.CoreV1Api(api), NAMESPACE))
+    print(f"\nstarting Prometheus ({binary}) ...", flush=True)
+    try:
+        server = stack.enter_context(running_prometheus(binary, discovery.url, directory))
+    except PrometheusError as error:
+        raise DemoError(str(error)) from error
+    print(
+        f"Prometheus {server.version()} on {server.url}: it scrapes the serving pods every "
+        f"{SCRAPE_INTERVAL}, found through the API server\n(configuration: "
+        f"{directory / 'prometheus.yml'}; this Debian build has no kubernetes_sd, so the pods are "
+        "listed for it over http_sd\nwith kubernetes_sd's __meta_kubernetes_* labels and "
+        "relabelled as in a cluster)",
+        flush=True,
+    )
+    return server
+
+
+def _start_operator(demo: Demo) -> None:
+    health = f"http://127.0.0.1:{free_port()}/healthz"
+    print("\nstarting the operator (modeldeploy operator) ...", flush=True)
+    operator = demo.start(
+        "operator",
+        "--standalone",
+        "--all-namespaces",
+        f"--metrics-port={free_port()}",
+        f"--liveness={health}",
+    )
+    poll(lambda: operator_ready(operator, health), "the operator's liveness endpoint")
+
+
+def _version_one(demo: Demo, address: str, display: Display) -> Path:
+    path = _write(demo, _model_deployment("1", address))
+    print(f"\nversion 1, compressed on the GPU pool ({path}):\n", flush=True)
+    print(path.read_text().rstrip())
+    _apply(demo, path, "1", "Ready", display)
+    demo.kubectl("get", "modeldeployments", "-n", NAMESPACE)
+    demo.kubectl("get", "modeldeployment", NAME, "-n", NAMESPACE, "-o", CONDITIONS_JSONPATH)
+    demo.kubectl("get", "pods", "-n", NAMESPACE, "-o", "wide")
+    return path
+
+
+def _summary(
+    demo: Demo, traffic: Traffic, figures: Figures, events: list[tuple[float, str]]
+) -> None:
+    """The table of the versions, the demo's own count, and the plot."""
+    traffic.stop()
+    time.sleep(SETTLE)  # one more scrape of the last answers
+    started, ended = events[0][0], time.time()
+    totals = figures.totals(ended - started + SETTLE)
+    status = (demo.read("get", "modeldeployment", NAME, "-n", NAMESPACE) or {}).get("status", {})
+    print(
+        f"\nsummary ({ended - started:.0f} s of live traffic; requests, errors and p99 "
+        "from Prometheus, as the pods counted them):\n"
+    )
+    print("\n".join(summary_table(totals, status.get("history") or [])))
+    answered = ", ".join(f"{n} by version {v}" for v, n in sorted(traffic.answered.items()))
+    print(
+        f"\nthe demo sent {traffic.sent} requests through the Service: answered {answered}; "
+        f"{traffic.failed} failed (error answers and connections cut by a pod going away)"
+    )
+    times, requests, errors = figures.series(started, ended, PLOT_STEP, PLOT_WINDOW)
+    title = f"{NAME}: traffic share and error rate per version (Prometheus, {PLOT_WINDOW} rates)"
+    path = plot(demo.directory / PLOT_FILE, times, requests, errors, events[1:], title)
+    print(f"plot of traffic share and error rate per version over time: {path}", flush=True)
+
+
 def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -> None:
     root = _files_root()
+    if importlib.util.find_spec("matplotlib") is None:
+        raise DemoError("the demo plots with matplotlib: pip install matplotlib")
     demo = Demo(directory, kubectl, log)
-    try:
+    display = Display()
+    began = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        stack.callback(demo.stop_all)
         print(f"starting the sandbox cluster in {demo.directory} ...", flush=True)
         sandbox = demo.start("sandbox", "up", "--dir", str(demo.directory), "--port", "0")
-        _poll(lambda: _sandbox_ready(demo, sandbox), "the sandbox and its two Ready nodes")
+        poll(lambda: sandbox_ready(demo, sandbox), "the sandbox and its two Ready nodes")
         demo.kubectl("get", "nodes", "-L", "pool", "-o", "wide")
 
         demo.kubectl("apply", "-f", str(root / "crds"))
         demo.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.dev")
-
-        health = f"http://127.0.0.1:{_free_port()}/healthz"
-        print("\nstarting the operator (modeldeploy operator) ...", flush=True)
-        operator = demo.start(
-            "operator",
-            "--standalone",
-            "--all-namespaces",
-            f"--metrics-port={_free_port()}",
-            f"--liveness={health}",
-        )
-        _poll(lambda: _operator_ready(operator, health), "the operator's liveness endpoint")
+        prometheus = _start_prometheus(demo, stack)
+        _start_operator(demo)
 
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         demo.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace))
@@ -480,33 +430,47 @@ def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -
         model = _train(demo)
         _put_model(demo, model)
 
-        first = _model_deployment("1")
-        first_path = _write(demo, first)
-        print(f"\nversion 1, compressed on the GPU pool ({first_path}):\n", flush=True)
-        print(first_path.read_text().rstrip())
-        _apply(demo, first_path, "1")
-        demo.kubectl("get", "modeldeployments", "-n", NAMESPACE)
-        demo.kubectl("get", "modeldeployment", NAME, "-n", NAMESPACE, "-o", CONDITIONS_JSONPATH)
-        demo.kubectl("get", "pods", "-n", NAMESPACE, "-o", "wide")
+        first_path = _version_one(demo, prometheus.url, display)
         url = _service_url(demo)
         _show_inference(url, model)
 
-        second = _model_deployment("2")
-        second_path = _write(demo, second)
-        print(f"\nversion 2, through the canary steps ({second_path}):\n")
-        diff = difflib.unified_diff(
-            first_path.read_text().splitlines(),
-            second_path.read_text().splitlines(),
-            str(first_path.name),
-            str(second_path.name),
-            lineterm="",
-            n=0,
-        )
-        print("\n".join(diff), flush=True)
         with np.load(model.val) as data:
             rows = np.asarray(data["inputs"][:1], dtype=np.float32)
-        _apply(demo, second_path, "2", Traffic(url, rows))
+        traffic = Traffic(url, NAME, rows).start()
+        stack.callback(traffic.stop)
+        events = [(time.time(), "traffic")]
+        live = Live(traffic, Figures(prometheus, NAMESPACE, NAME))
+        print(
+            f"\nlive traffic from now to the end: one request every {TRAFFIC_PAUSE * 1000:.0f} ms "
+            "through the Service.\n`live` lines: phase, canary weight, and per version its share "
+            f"of the requests, error rate and p99 over the last {LIVE_WINDOW} (from Prometheus); "
+            "sent: the demo's own requests",
+            flush=True,
+        )
+
+        second = _model_deployment("2", prometheus.url)
+        second_path = _write(demo, second)
+        print(f"\nversion 2, through the canary steps ({second_path}):\n")
+        print(_diff(first_path, second_path), flush=True)
+        events.append((time.time(), "version 2 applied"))
+        _apply(demo, second_path, "2", "Ready", display, live)
+        events.append((time.time(), "version 2 promoted"))
         demo.kubectl("get", "modeldeployments", "-n", NAMESPACE)
+        demo.kubectl("get", "modeldeployment", NAME, "-n", NAMESPACE, "-o", HISTORY_JSONPATH)
+
+        third_path = _write(demo, _model_deployment("3", prometheus.url, faulty=True))
+        print(
+            f"\nversion 3, faulty: {FAULT_ERROR_RATE:.0%} of its answers fail "
+            f"(MODELDEPLOY_FAULT_ERROR_RATE in serving.podOverrides) ({third_path}):\n"
+        )
+        print(_diff(second_path, third_path), flush=True)
+        events.append((time.time(), "version 3 applied"))
+        _apply(demo, third_path, "3", "RolledBack", display, live)
+        events.append((time.time(), "version 3 rolled back"))
+        rolled_back = time.monotonic()
+        demo.kubectl("get", "modeldeployments", "-n", NAMESPACE)
+        demo.kubectl("get", "modeldeployment", NAME, "-n", NAMESPACE, "-o", CONDITIONS_JSONPATH)
+        demo.kubectl("get", "modeldeployment", NAME, "-n", NAMESPACE, "-o", HISTORY_JSONPATH)
         demo.kubectl(
             "get",
             "deployments",
@@ -515,9 +479,8 @@ def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -
             "-L",
             "modeldeploy.dev/version,modeldeploy.dev/role",
         )
-        demo.kubectl("get", "modeldeployment", NAME, "-n", NAMESPACE, "-o", HISTORY_JSONPATH)
         if _show_inference(url, model) != "2":
-            raise DemoError("version 2 is Ready but another version answered")
+            raise DemoError("version 3 was rolled back but another version than 2 answered")
 
         print("\na resource with canary weights that go down is refused, naming the field:")
         refused = demo.kubectl(
@@ -526,10 +489,13 @@ def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -
         if refused.returncode == 0 or "spec.rollout.steps" not in refused.stderr:
             raise DemoError("the API server accepted a resource with decreasing canary weights")
 
+        # Traffic goes on a little, so the plot shows version 2 answering alone again.
+        time.sleep(max(0.0, rolled_back + AFTERMATH - time.monotonic()))
+        _summary(demo, traffic, live.figures, events)
+        print(f"\nthe demo took {time.monotonic() - began:.0f} s", flush=True)
         print(f"\nthe cluster is up: export KUBECONFIG={demo.kubeconfig}", flush=True)
+        print(f"Prometheus: {prometheus.url}", flush=True)
         wait()
-    finally:
-        demo.stop_all()
 
 
 def _wait_for_ctrl_c() -> None:
@@ -543,17 +509,22 @@ def _wait_for_ctrl_c() -> None:
     try:
         # The line is printed inside: a Ctrl-C right after it is still a clean stop.
         with contextlib.suppress(KeyboardInterrupt):
-            print("Ctrl-C stops the operator and the cluster.", flush=True)
+            print("Ctrl-C stops the operator, Prometheus and the cluster.", flush=True)
             while not stopped:
                 signal.pause()
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl-C does: everything it started
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="modeldeploy demo",
-        description="Start a local cluster with the operator and roll a model out in it.",
+        description="Start a local cluster with Prometheus and the operator, and roll model "
+        "versions out in it: one promoted through its canary steps, a faulty one rolled back.",
     )
     parser.add_argument("--dir", type=Path, default=Path(".sandbox"), help="sandbox directory")
     parser.add_argument(
@@ -566,10 +537,16 @@ def main(argv: list[str]) -> int:
         return 1
     args.dir.mkdir(parents=True, exist_ok=True)
     log_path = args.dir / "demo.log"
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     with log_path.open("a") as log:
         try:
             run(args.dir, kubectl, log, (lambda: None) if args.exit else _wait_for_ctrl_c)
         except DemoError as error:
             print(f"error: {error} (the processes' output is in {log_path})", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted: everything the demo started is stopped", file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return 0
