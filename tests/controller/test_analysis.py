@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from modeldeploy.demo_traffic import Traffic
 from tests.controller.conftest import NAMESPACE, Env, OperatorProcess, model_deployment
 from tests.controller.prometheus import PodDiscovery, prometheus_binary, running_prometheus
-from tests.controller.traffic import Traffic
 from tests.sandbox.cluster.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -109,6 +110,16 @@ class StableWatch:
         self._thread.join(10)
 
 
+@contextmanager
+def _traffic(env: Env) -> Iterator[Traffic]:
+    """About 40 requests/s through the Service, each on a new connection."""
+    traffic = Traffic(env.service_url("digits"), "digits", _rows(env), pause=0.02).start()
+    try:
+        yield traffic
+    finally:
+        traffic.stop()
+
+
 def _rows(env: Env) -> np.ndarray:
     with np.load(env.digits.val) as data:
         return np.asarray(data["inputs"][:1], dtype=np.float32)
@@ -131,7 +142,7 @@ def test_healthy_canary_is_promoted_faulty_one_rolled_back(
     env.apply(_resource("1", analysis))
     _ready_on(env, "1")
     with (
-        Traffic(lambda: env.service_url("digits"), "digits", _rows(env)),
+        _traffic(env),
         StableWatch(env) as watch,
     ):
         env.apply(_resource("2", analysis))
@@ -177,7 +188,7 @@ def test_a_version_degrading_after_promotion_is_rolled_back_within_the_window(
     # Healthy for its first 18 s, then half its answers fail: promoted, then caught.
     late = _faulty({"MODELDEPLOY_FAULT_ERROR_RATE": "0.5", "MODELDEPLOY_FAULT_AFTER_S": "18"})
     with (
-        Traffic(lambda: env.service_url("digits"), "digits", _rows(env)),
+        _traffic(env),
         StableWatch(env) as watch,
     ):
         resource = _resource("2", analysis, late, postPromotionWindow="60s")
