@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from modeldeploy.demo import infer
+from modeldeploy.demo import COMPRESSION, infer
 from modeldeploy.sandbox.node.config import default_nodes
 from tests.fixtures.models import DigitsModel, default_data_dir, digits_mlp
 from tests.sandbox.cluster.conftest import Cluster
@@ -45,6 +45,20 @@ def kubectl_path() -> str:
     return found
 
 
+def run_kubectl(
+    kubeconfig: Path, *args: str, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real kubectl against the sandbox."""
+    return subprocess.run(
+        [kubectl_path(), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+        input=input,
+    )
+
+
 @dataclass
 class Env:
     """The running cluster and the operator."""
@@ -61,14 +75,7 @@ class Env:
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [kubectl_path(), "--kubeconfig", str(self.api.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=check,
-            input=input,
-        )
+        return run_kubectl(self.api.kubeconfig, *args, check=check, input=input)
 
     def apply(self, resource: dict[str, Any]) -> None:
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump(resource))
@@ -243,14 +250,5 @@ def model_deployment(
     }
 
 
-QUANTIZE_ON_GPU: dict[str, Any] = {
-    "steps": [{"type": "quantize", "mode": "dynamic", "weightType": "int8"}],
-    "evaluation": {
-        "datasetUri": "pvc://data/digits/val.npz",
-        "metric": "accuracy",
-        "maxDrop": 0.05,
-    },
-    "resources": {"limits": {"nvidia.com/gpu": 1}},
-    "nodeSelector": {"pool": "gpu"},
-    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-}
+# Version 1 of the demo is compressed like this, on the GPU pool.
+QUANTIZE_ON_GPU: dict[str, Any] = COMPRESSION

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.controller.conftest import free_port, kubectl_path
+from tests.controller.conftest import free_port, run_kubectl
 from tests.sandbox.conftest import SandboxApi, eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,14 +33,7 @@ class Cluster:
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [kubectl_path(), "--kubeconfig", str(self.api.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=check,
-            input=input,
-        )
+        return run_kubectl(self.api.kubeconfig, *args, check=check, input=input)
 
     def resource(self, name: str) -> dict[str, Any]:
         found: dict[str, Any] = self.custom.get_namespaced_custom_object(
