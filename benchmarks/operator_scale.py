@@ -224,7 +224,7 @@ def run_size(count: int, idle_seconds: float, deadline: float, work: Path, log: 
                 },
             }
         )
-        operator = start_operator(env, directory / "operator.log")
+        operator = start_operator(env.api.kubeconfig, directory / "operator.log")
         pid = operator.process.pid
         lister = Lister(api.url)
         while True:  # the operator's metrics endpoint answers once it has started

@@ -59,7 +59,6 @@ from tests.controller.conftest import (
     VERSION,
     Env,
     OperatorProcess,
-    _claim,
     model_deployment,
     start_operator,
 )
@@ -73,6 +72,7 @@ from tests.fixtures.models import default_data_dir, digits_mlp
 from tests.sandbox.cluster.conftest import Cluster, wait_for
 from tests.sandbox.conftest import SandboxApi
 
+from modeldeploy.demo import claim_manifest
 from modeldeploy.sandbox.node.config import default_nodes
 
 SCRAPE_INTERVAL = scrape_config("")["global"]["scrape_interval"]  # the tests' Prometheus
@@ -378,7 +378,7 @@ def run_provider(
         env.kubectl("apply", "-f", str(REPO / "crds"))
         env.kubectl("create", "namespace", NAMESPACE)
         for claim in ("models", "data"):
-            env.apply(_claim(claim))
+            env.apply(claim_manifest(claim))
         models = env.directory / "pvc" / NAMESPACE / "models" / NAME
         for number in range(1, runs + 2):
             (models / str(number)).mkdir(parents=True)
@@ -394,7 +394,7 @@ def run_provider(
                     running_prometheus(binary, discovery.url, directory / "prometheus")
                 )
                 analysis["address"] = server.url
-            operator = start_operator(env, directory / "operator.log")
+            operator = start_operator(env.api.kubeconfig, directory / "operator.log")
             api = Api(api_server.url)
             env.apply(_resource("1", analysis, None))
             wait_for(lambda: _settled(api), "version 1 Ready", 240)

@@ -106,7 +106,8 @@ def _files_root() -> Path:
     return root
 
 
-def _claim(name: str) -> dict[str, Any]:
+def claim_manifest(name: str) -> dict[str, Any]:
+    """A claim of the demo's namespace (its data is `<dir>/pvc/<namespace>/<name>`)."""
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -425,7 +426,7 @@ def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         demo.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace))
         _remove_previous(demo)
-        claims = [_claim("models"), _claim("data")]
+        claims = [claim_manifest("models"), claim_manifest("data")]
         demo.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(claims))
         model = _train(demo)
         _put_model(demo, model)

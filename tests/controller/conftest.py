@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from modeldeploy.demo import COMPRESSION, infer
+from modeldeploy.demo import COMPRESSION, claim_manifest, infer
 from modeldeploy.sandbox.node.config import default_nodes
 from tests.fixtures.models import DigitsModel, default_data_dir, digits_mlp
 from tests.sandbox.cluster.conftest import Cluster
@@ -121,15 +121,6 @@ class Env:
         return infer(self.service_url(name), name, rows)
 
 
-def _claim(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-
-
 @pytest.fixture(scope="session")
 def digits() -> DigitsModel:
     return digits_mlp(default_data_dir())
@@ -152,7 +143,7 @@ def env(tmp_path: Path, digits: DigitsModel, gpus: int) -> Iterator[Env]:
         running.kubectl("apply", "-f", str(REPO / "crds"))
         running.kubectl("create", "namespace", NAMESPACE)
         for claim in ("models", "data"):
-            running.apply(_claim(claim))
+            running.apply(claim_manifest(claim))
         models = running.directory / "pvc" / NAMESPACE / "models" / "digits"
         data = running.directory / "pvc" / NAMESPACE / "data" / "digits"
         for version in ("1", "2", "3"):
@@ -179,7 +170,8 @@ class OperatorProcess:
             return str(response.read().decode())
 
 
-def start_operator(env: Env, log: Path, *flags: str) -> OperatorProcess:
+def start_operator(kubeconfig: Path, log: Path, *flags: str) -> OperatorProcess:
+    """`modeldeploy operator` as a process against the cluster of `kubeconfig`."""
     metrics_port, health_port = free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -193,7 +185,7 @@ def start_operator(env: Env, log: Path, *flags: str) -> OperatorProcess:
             f"--liveness=http://127.0.0.1:{health_port}/healthz",
             *flags,
         ],
-        env={**os.environ, "KUBECONFIG": str(env.api.kubeconfig)},
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
         stdout=log.open("a"),
         stderr=subprocess.STDOUT,
     )
@@ -212,7 +204,7 @@ def stop_operator(operator: OperatorProcess, sig: int = signal.SIGTERM) -> None:
 
 @pytest.fixture
 def operator(env: Env, tmp_path: Path) -> Iterator[OperatorProcess]:
-    running = start_operator(env, tmp_path / "operator.log")
+    running = start_operator(env.api.kubeconfig, tmp_path / "operator.log")
     try:
         yield running
     finally:

@@ -3,10 +3,7 @@ sandbox), resources applied with a real kubectl."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,12 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.controller.conftest import free_port, run_kubectl
+from tests.controller.conftest import (
+    OperatorProcess,
+    run_kubectl,
+    start_operator,
+    stop_operator,
+)
 from tests.sandbox.conftest import SandboxApi, eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,33 +59,12 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def operator(cluster: Cluster, tmp_path: Path) -> Iterator[dict[str, int]]:
-    ports = {"metrics": free_port(), "health": free_port()}
-    log = (tmp_path / "operator.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modeldeploy",
-            "operator",
-            "--standalone",
-            "--all-namespaces",
-            f"--metrics-port={ports['metrics']}",
-            f"--liveness=http://127.0.0.1:{ports['health']}/healthz",
-        ],
-        env={**os.environ, "KUBECONFIG": str(cluster.api.kubeconfig)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+def operator(cluster: Cluster, tmp_path: Path) -> Iterator[OperatorProcess]:
+    running = start_operator(cluster.api.kubeconfig, tmp_path / "operator.log")
     try:
-        yield ports
+        yield running
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            assert process.wait(timeout=30) == 0, (tmp_path / "operator.log").read_text()
-        finally:
-            process.kill()
-            log.close()
+        stop_operator(running)
 
 
 def _accepted(resource: dict[str, Any]) -> dict[str, Any] | None:
@@ -97,7 +78,7 @@ def _get(url: str) -> tuple[int, str]:
 
 
 def test_operator_accepts_a_resource_and_follows_its_generations(
-    cluster: Cluster, operator: dict[str, int]
+    cluster: Cluster, operator: OperatorProcess
 ) -> None:
     cluster.kubectl("apply", "-f", str(REPO / "examples" / "digits-quantized-canary.yaml"))
     eventually(lambda: _accepted(cluster.resource("digits")), "the Accepted condition", DEADLINE)
@@ -126,11 +107,11 @@ def test_operator_accepts_a_resource_and_follows_its_generations(
     assert not [k for k in metadata.get("annotations", {}) if "kopf" in k]
     assert not metadata.get("finalizers")
 
-    status, text = _get(f"http://127.0.0.1:{operator['metrics']}/metrics")
+    status, text = _get(f"http://127.0.0.1:{operator.metrics_port}/metrics")
     assert status == 200
     assert 'modeldeploy_operator_reconciles_total{result="ok"}' in text
     assert 'modeldeploy_operator_watch_events_total{kind="ModelDeployment"' in text
-    assert _get(f"http://127.0.0.1:{operator['health']}/healthz")[0] == 200
+    assert _get(f"http://127.0.0.1:{operator.health_port}/healthz")[0] == 200
 
     printed = cluster.kubectl("get", "mdep", "-n", "ml").stdout
     assert printed.split()[:6] == ["NAME", "VERSION", "STABLE", "CANARY", "WEIGHT", "PHASE"]

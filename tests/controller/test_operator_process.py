@@ -17,7 +17,7 @@ DEADLINE = 120.0
 
 def test_json_logs_and_a_bad_pod_override_is_refused_by_field(env: Env, tmp_path: Path) -> None:
     log = tmp_path / "operator.log"
-    operator = start_operator(env, log, "--log-format=json")
+    operator = start_operator(env.api.kubeconfig, log, "--log-format=json")
     try:
         # Pod overrides the Deployment cannot carry: an image that is a number, a typo.
         broken = model_deployment(

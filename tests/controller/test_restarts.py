@@ -59,7 +59,7 @@ def _canary_created(env: Env) -> bool:
 
 def test_killed_at_every_point_of_a_rollout_it_converges(env: Env, tmp_path: Path) -> None:
     log = tmp_path / "operator.log"
-    operator = start_operator(env, log)
+    operator = start_operator(env.api.kubeconfig, log)
 
     def promoted() -> bool:
         return env.status("digits").get("stableVersion") == "2"
@@ -93,7 +93,7 @@ def test_killed_at_every_point_of_a_rollout_it_converges(env: Env, tmp_path: Pat
             wait_for(lambda reached=reached: reached() or None, name, DEADLINE)  # type: ignore[misc]
             stop_operator(operator, signal.SIGKILL)
             killed_at.append(name)
-            operator = start_operator(env, log)
+            operator = start_operator(env.api.kubeconfig, log)
         wait_for(
             lambda: (
                 env.status("digits").get("stableVersion") == "2"
