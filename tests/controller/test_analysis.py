@@ -175,8 +175,15 @@ def test_healthy_canary_is_promoted_faulty_one_rolled_back(
     assert min(ready for _, ready in watch.samples) >= 1, [
         [z[:3] for z in zero] for zero in watch.zeros
     ]
-    events = env.cluster.core.list_namespaced_event(NAMESPACE).items
-    assert any(e.reason == "AnalysisFailed" for e in events)
+    # The Event is posted after the scaling in the same pass: it may still be on its way.
+    wait_for(
+        lambda: any(
+            e.reason == "AnalysisFailed"
+            for e in env.cluster.core.list_namespaced_event(NAMESPACE).items
+        ),
+        "the AnalysisFailed Event",
+        DEADLINE,
+    )
     assert 'reason="AnalysisFailed"' in operator.metrics()
 
 
