@@ -27,8 +27,9 @@ from tests.rollout.world import (
 
 GATE = "gate failed: accuracy drop 0.0520 > maxDrop 0.0100 (baseline 0.9800, compressed 0.9280)"
 UNSCHEDULABLE = (
-    "Unschedulable: 0/2 nodes are available: 1 node(s) had untolerated taint "
-    "{nvidia.com/gpu: }, 1 node(s) didn't match Pod's node affinity/selector."
+    "Unschedulable: 0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, "
+    "1 node(s) had untolerated taint(s). no new claims to deallocate, preemption: 0/2 nodes are "
+    "available: 2 Preemption is not helpful for scheduling."
 )
 PULL = 'ImagePullBackOff: Back-off pulling image "registry.invalid/nope:1"'
 

@@ -123,9 +123,9 @@ def test_a_standalone_node_joins_leaves_and_comes_back(
             return next((c.message for c in conditions if c.reason == "Unschedulable"), None)
 
         assert wait_for(unschedulable, "second Unschedulable") == (
-            "0/1 nodes are available: 1 node(s) had untolerated taint "
-            "{node.kubernetes.io/unreachable: }. preemption: 0/1 nodes are available: "
-            "1 Preemption is not helpful for scheduling."
+            "0/1 nodes are available: 1 node(s) had untolerated taint(s). no new claims to "
+            "deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for "
+            "scheduling."
         )
 
         # The agent comes back: Ready again, taint gone, the waiting pod runs, the old one again.

@@ -15,7 +15,7 @@ from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line
 from modeldeploy.sandbox.node.ips import PodAddresses, listening_addresses
 from modeldeploy.sandbox.node.launcher import inside_root
 from modeldeploy.sandbox.node.runtime import translate
-from modeldeploy.sandbox.node.status import pod_phase, qos_class
+from modeldeploy.sandbox.node.status import pod_phase
 from modeldeploy.sandbox.node.volumes import Mount
 
 POD = {
@@ -139,16 +139,6 @@ def test_path_translation_fallback_rewrites_whole_path_components() -> None:
     assert translate("--model=/models/a.onnx", mounts) == "--model=/sb/pvc/ml/models/a.onnx"
     assert translate("/etc/cfg", mounts) == "/sb/cfg"
     assert translate("/modelsx/a /data/models", mounts) == "/modelsx/a /data/models"
-
-
-def test_qos_class() -> None:
-    def spec(**resources: dict[str, str]) -> dict[str, Any]:
-        return {"spec": {"containers": [{"name": "c", "resources": resources}]}}
-
-    assert qos_class(spec()) == "BestEffort"
-    assert qos_class(spec(limits={"cpu": "1", "memory": "1Gi"})) == "Guaranteed"
-    assert qos_class(spec(requests={"cpu": "1"})) == "Burstable"
-    assert qos_class(spec(limits={"nvidia.com/gpu": "1"})) == "Burstable"
 
 
 def test_mount_targets_resolve_symlinks_inside_the_container_root(tmp_path: Path) -> None:

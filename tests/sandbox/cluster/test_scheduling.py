@@ -8,10 +8,7 @@ import pytest
 from tests.sandbox.cluster.conftest import Cluster, wait_for
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-PREEMPTION = (
-    "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, "
-    "1 Preemption is not helpful for scheduling."
-)
+POST_FILTER = "no new claims to deallocate, preemption: 0/2 nodes are available: "
 
 
 def gpu_pod(name: str, tolerate: bool) -> dict[str, Any]:
@@ -56,7 +53,8 @@ def test_gpu_pods_need_the_toleration_and_wait_for_a_free_gpu(cluster: Cluster) 
     message = wait_for(lambda: unschedulable_message(cluster, "no-toleration"), "Unschedulable")
     assert message == (
         "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, "
-        "1 node(s) had untolerated taint {nvidia.com/gpu: present}. " + PREEMPTION
+        "1 node(s) had untolerated taint(s). " + POST_FILTER + "2 Preemption is not helpful for "
+        "scheduling."
     )
 
     for name in ("gpu-a", "gpu-b", "gpu-c"):
@@ -66,7 +64,8 @@ def test_gpu_pods_need_the_toleration_and_wait_for_a_free_gpu(cluster: Cluster) 
     waiting = wait_for(lambda: unschedulable_message(cluster, "gpu-c"), "gpu-c Unschedulable")
     assert waiting == (
         "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, "
-        "1 node(s) didn't match Pod's node affinity/selector. " + PREEMPTION
+        "1 node(s) didn't match Pod's node affinity/selector. " + POST_FILTER + "1 No preemption "
+        "victims found for incoming pod, 1 Preemption is not helpful for scheduling."
     )
     assert cluster.core.read_namespaced_pod("gpu-c", "default").status.phase == "Pending"
     events = cluster.core.list_namespaced_event(

@@ -21,8 +21,9 @@ from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, exp
 from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line, entrypoint
 from modeldeploy.sandbox.node.probes import run_exec
 from modeldeploy.sandbox.node.probing import ProbeHooks, supervise_probes
+from modeldeploy.sandbox.node.qos import qos_class
 from modeldeploy.sandbox.node.runtime import ContainerFiles, Exit, start_container, translate
-from modeldeploy.sandbox.node.status import pod_conditions, pod_phase, qos_class
+from modeldeploy.sandbox.node.status import pod_conditions, pod_phase
 from modeldeploy.sandbox.node.volumes import (
     Fetch,
     Mount,

@@ -93,24 +93,3 @@ def pod_conditions(
     return sorted(
         conditions, key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
     )
-
-
-def qos_class(pod: Obj) -> str:
-    """Guaranteed (cpu+memory limits == requests everywhere), BestEffort (nothing set), or
-    Burstable."""
-    containers = [
-        *((pod.get("spec") or {}).get("containers") or []),
-        *((pod.get("spec") or {}).get("initContainers") or []),
-    ]
-    any_set = False
-    guaranteed = True
-    for container in containers:
-        resources = container.get("resources") or {}
-        limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
-        any_set = any_set or bool(limits) or bool(requests)
-        for name in ("cpu", "memory"):
-            if name not in limits or requests.get(name, limits[name]) != limits[name]:
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"

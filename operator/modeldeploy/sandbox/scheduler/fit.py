@@ -3,8 +3,11 @@
 Implemented filters, in the real scheduler's order: NodeUnschedulable,
 TaintToleration, NodeAffinity (nodeSelector + required node affinity) and
 NodeResourcesFit (pod count, cpu, memory, extended resources such as
-nvidia.com/gpu). The failure message follows kube-scheduler's format, including
-the preemption postfix (this scheduler never preempts: all pods are equal).
+nvidia.com/gpu). The failure message follows kube-scheduler 1.36's format
+(pkg/scheduler/framework/types.go FitError.Error): the reasons' histogram, then what the
+PostFilter plugins said - DynamicResources' "no new claims to deallocate" (the pod has no
+ResourceClaims) and DefaultPreemption's own histogram (this scheduler never preempts: all
+pods are equal, so a node is at best "No preemption victims found").
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ Obj = Mapping[str, Any]
 _AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 _UNSCHEDULABLE = "node(s) were unschedulable"
 _TOO_MANY_PODS = "Too many pods"
+# tainttoleration/taint_toleration.go ErrReasonNotMatch (no taint named since 1.34)
+_UNTOLERATED = "node(s) had untolerated taint(s)"
+_NO_CLAIMS = "no new claims to deallocate"
 _NO_VICTIMS = "No preemption victims found for incoming pod"
 _NOT_HELPFUL = "Preemption is not helpful for scheduling"
 _FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
@@ -152,19 +158,23 @@ def matches_node_affinity(pod: Obj, node: Obj) -> bool:
     return any(_matches_term(term, labels, node["metadata"]["name"]) for term in terms)
 
 
-def _insufficient(requests: Resources, state: NodeState) -> list[str]:
+def _insufficient(requests: Resources, state: NodeState) -> Failure | None:
+    """NodeResourcesFit (noderesources/fit.go fitsRequest): a request above what is free; it is
+    unresolvable (preemption cannot help) when it exceeds the node's whole allocatable."""
     allocatable = state.allocatable()
     reasons = []
+    unresolvable = False
     if "pods" in allocatable and state.pod_count + 1 > allocatable["pods"]:
         reasons.append(_TOO_MANY_PODS)
     for name in sorted(requests):
         amount = requests[name]
         if amount <= 0 or name == "pods":
             continue
-        free = allocatable.get(name, Fraction(0)) - state.requested.get(name, Fraction(0))
-        if amount > free:
+        total = allocatable.get(name, Fraction(0))
+        if amount > total - state.requested.get(name, Fraction(0)):
             reasons.append(f"Insufficient {name}")
-    return reasons
+            unresolvable = unresolvable or amount > total
+    return Failure(tuple(reasons), resolvable=not unresolvable) if reasons else None
 
 
 def check_node(pod: Obj, state: NodeState, requests: Resources) -> Failure | None:
@@ -175,16 +185,11 @@ def check_node(pod: Obj, state: NodeState, requests: Resources) -> Failure | Non
         for t in (pod.get("spec") or {}).get("tolerations") or []
     ):
         return Failure((_UNSCHEDULABLE,), resolvable=False)
-    taint = untolerated_taint(pod, node)
-    if taint is not None:
-        shown = f"{{{taint.get('key', '')}: {taint.get('value', '')}}}"
-        return Failure((f"node(s) had untolerated taint {shown}",), resolvable=False)
+    if untolerated_taint(pod, node) is not None:
+        return Failure((_UNTOLERATED,), resolvable=False)
     if not matches_node_affinity(pod, node):
         return Failure((_AFFINITY_MISMATCH,), resolvable=False)
-    reasons = _insufficient(requests, state)
-    if reasons:
-        return Failure(tuple(reasons), resolvable=True)
-    return None
+    return _insufficient(requests, state)
 
 
 def _histogram(counts: Counter[str]) -> str:
@@ -200,9 +205,14 @@ def unschedulable_message(failures: Sequence[Failure], node_count: int) -> str:
         preemption[_NO_VICTIMS if failure.resolvable else _NOT_HELPFUL] += 1
     if node_count == 0:
         return "no nodes available to schedule pods"
+    return fit_error(node_count, _histogram(reasons), _histogram(preemption))
+
+
+def fit_error(node_count: int, reasons: str, preemption: str) -> str:
+    """`0/N nodes are available: <reasons>. <PostFilter messages>` (FitError.Error)."""
     return (
-        f"0/{node_count} nodes are available: {_histogram(reasons)}. "
-        f"preemption: 0/{node_count} nodes are available: {_histogram(preemption)}."
+        f"0/{node_count} nodes are available: {reasons}. {_NO_CLAIMS}, "
+        f"preemption: 0/{node_count} nodes are available: {preemption}."
     )
 
 

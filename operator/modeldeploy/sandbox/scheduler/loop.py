@@ -19,7 +19,7 @@ from modeldeploy.sandbox.controllers.clock import utc_now
 from modeldeploy.sandbox.controllers.conditions import find_condition, set_condition
 from modeldeploy.sandbox.controllers.events import record_event
 from modeldeploy.sandbox.controllers.informer import Informer, object_key
-from modeldeploy.sandbox.scheduler.fit import Decision, NodeState, choose_node
+from modeldeploy.sandbox.scheduler.fit import Decision, NodeState, choose_node, fit_error
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,11 @@ class Scheduler(Controller):
             if self.claims.get(f"{namespace}/{claim}") is None:
                 return Decision(
                     None,
-                    f'0/{node_count} nodes are available: persistentvolumeclaim "{claim}" not '
-                    f"found. preemption: 0/{node_count} nodes are available: {node_count} "
-                    "Preemption is not helpful for scheduling.",
+                    fit_error(
+                        node_count,
+                        f'persistentvolumeclaim "{claim}" not found',
+                        f"{node_count} Preemption is not helpful for scheduling",
+                    ),
                 )
         return choose_node(pod, self.node_states())
 
