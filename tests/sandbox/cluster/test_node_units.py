@@ -16,7 +16,7 @@ from modeldeploy.sandbox.node.ips import PodAddresses, listening_addresses
 from modeldeploy.sandbox.node.launcher import inside_root
 from modeldeploy.sandbox.node.runtime import translate
 from modeldeploy.sandbox.node.status import pod_phase
-from modeldeploy.sandbox.node.volumes import Mount
+from modeldeploy.sandbox.node.volumes import Mount, skipped_token_sources
 
 POD = {
     "metadata": {"name": "p", "namespace": "ml", "uid": "u-1", "labels": {"app": "x"}},
@@ -164,3 +164,25 @@ def test_an_address_another_process_listens_on_is_skipped() -> None:
         assert int(ipaddress.IPv4Address("127.0.0.2")) in listening_addresses()
         assert PodAddresses().allocate("a") == "127.0.0.3"
     assert PodAddresses().allocate("a") == "127.0.0.2"
+
+
+def test_projected_token_sources_are_reported_as_skipped() -> None:
+    pod = {
+        "spec": {
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "c"}},
+                {
+                    "name": "kube-api-access-x1",
+                    "projected": {
+                        "sources": [
+                            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+                            {"configMap": {"name": "kube-root-ca.crt"}},
+                        ]
+                    },
+                },
+            ]
+        }
+    }
+    expected = 'volume "kube-api-access-x1": serviceAccountToken "token"'
+    assert skipped_token_sources(pod) == [expected]
+    assert skipped_token_sources({"spec": {}}) == []

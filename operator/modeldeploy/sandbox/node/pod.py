@@ -31,6 +31,7 @@ from modeldeploy.sandbox.node.volumes import (
     container_mounts,
     prepare_volumes,
     read_only_volumes,
+    skipped_token_sources,
 )
 
 log = logging.getLogger(__name__)
@@ -342,6 +343,14 @@ class PodWorker:
                 state.spec = by_name.get(state.name, state.spec)
 
     async def _volumes(self) -> dict[str, Path]:
+        skipped = skipped_token_sources(self.pod)
+        if skipped:
+            await self.event(
+                "Warning",
+                "FailedMount",
+                "MountVolume.SetUp incomplete: this node issues no service-account tokens yet, "
+                f"so {', '.join(skipped)} has no file; in-cluster API clients will find no token",
+            )
         attempt = 0
         while True:
             try:

@@ -175,6 +175,18 @@ async def prepare_volumes(
     return paths
 
 
+def skipped_token_sources(pod: Obj) -> list[str]:
+    """Projected serviceAccountToken sources this node cannot fill yet (it issues no tokens),
+    one line each for the pod's Warning event; their volumes are mounted without the file."""
+    skipped = []
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "serviceAccountToken" in source:
+                path = source["serviceAccountToken"].get("path", "")
+                skipped.append(f'volume "{volume.get("name", "")}": serviceAccountToken "{path}"')
+    return skipped
+
+
 _READ_ONLY_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
 
 
