@@ -29,12 +29,17 @@ REPORT_FILE = "report.json"
 INDEX = "index"
 # Protobuf cannot serialize 2 GiB; larger models keep their tensors in a side file.
 EXTERNAL_DATA_BYTES = 1 << 30
+# Serving pods may run as another user than the job: artifacts are readable by all (they are
+# immutable and content-addressed; the store's own permissions decide who may write).
+FILE_MODE = 0o644
+FOLDER_MODE = 0o755
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(handle, FILE_MODE)  # mkstemp creates 0600
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
@@ -70,6 +75,8 @@ def stage(
     report["digest"] = f"sha256:{digest}"
     report["artifact"] = location(digest)
     (staging / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True))
+    for path in staging.iterdir():
+        path.chmod(FILE_MODE)
     return digest
 
 
@@ -99,6 +106,7 @@ class ArtifactStore:
     def put(self, model: onnx.ModelProto, report: dict[str, Any], fingerprint: str) -> str:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
         try:
+            staging.chmod(FOLDER_MODE)  # mkdtemp creates 0700
             digest = stage(model, report, staging, lambda d: str(self.root / d / MODEL_FILE))
             target = self.root / digest
             if not target.exists():

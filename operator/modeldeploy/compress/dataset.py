@@ -8,7 +8,7 @@ per input, named like the input (e.g. `input_ids`, `attention_mask`). `labels` i
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +64,48 @@ def _read_arrays(path: Path, uri: str) -> dict[str, np.ndarray]:
         raise CompressError(f"dataset {uri}: files disagree on array shapes: {error}") from None
 
 
+def _check_shape(uri: str, key: str, array: np.ndarray, value: onnx.ValueInfoProto) -> None:
+    """The array fits the input's rank and static dims (the first is the batch: any size)."""
+    dims = value.type.tensor_type.shape.dim
+    if not value.type.tensor_type.HasField("shape"):
+        return
+    if array.ndim != len(dims):
+        raise CompressError(
+            f"dataset {uri}: array {key!r} has rank {array.ndim} (shape {list(array.shape)}), "
+            f"model input {value.name!r} has rank {len(dims)} ({_dims_text(dims)})"
+        )
+    if dims and dims[0].dim_value:
+        raise CompressError(
+            f"model input {value.name!r} has a fixed batch size {dims[0].dim_value} "
+            f"({_dims_text(dims)}); the job runs batches of other sizes: export it with a "
+            "dynamic batch axis"
+        )
+    for axis, dim in enumerate(dims[1:], start=1):
+        if dim.dim_value and array.shape[axis] != dim.dim_value:
+            raise CompressError(
+                f"dataset {uri}: array {key!r} has shape {list(array.shape)}, model input "
+                f"{value.name!r} wants {_dims_text(dims)} (axis {axis}: {array.shape[axis]} "
+                f"!= {dim.dim_value})"
+            )
+
+
+def _dims_text(dims: Sequence[onnx.TensorShapeProto.Dimension]) -> str:
+    return (
+        "[" + ", ".join(str(d.dim_value) if d.dim_value else d.dim_param or "?" for d in dims) + "]"
+    )
+
+
+def _check_labels(uri: str, labels: np.ndarray) -> None:
+    integral = labels.dtype.kind in "iub" or (
+        labels.dtype.kind == "f" and bool(np.all(np.mod(labels, 1) == 0))
+    )
+    if labels.ndim != 1 or not integral:
+        raise CompressError(
+            f"dataset {uri}: array 'labels' must hold one class index per sample (integers, "
+            f"shape [N]); it is {labels.dtype} of shape {list(labels.shape)}"
+        )
+
+
 def load_dataset(path: Path, uri: str, model: onnx.ModelProto) -> Dataset:
     arrays = _read_arrays(path, uri)
     inputs = _graph_inputs(model)
@@ -86,14 +128,11 @@ def load_dataset(path: Path, uri: str, model: onnx.ModelProto) -> Dataset:
                 f"dataset {uri}: array {key!r} is {array.dtype}, model input {value.name!r} "
                 f"wants {np.dtype(dtype)}"
             )
-        expected_rank = len(value.type.tensor_type.shape.dim)
-        if expected_rank and array.ndim != expected_rank:
-            raise CompressError(
-                f"dataset {uri}: array {key!r} has rank {array.ndim}, model input "
-                f"{value.name!r} has rank {expected_rank}"
-            )
+        _check_shape(uri, key, array, value)
         feeds[value.name] = np.ascontiguousarray(array.astype(dtype, copy=False))
     labels = arrays.get(LABELS)
+    if labels is not None:
+        _check_labels(uri, labels)
     sizes = {len(array) for array in feeds.values()} | (set() if labels is None else {len(labels)})
     if len(sizes) != 1:
         raise CompressError(f"dataset {uri}: arrays have different lengths {sorted(sizes)}")

@@ -1,8 +1,10 @@
-"""Run a model with ONNX Runtime on the dataset: metric, fidelity to a baseline, latency, size."""
+"""Run a model with ONNX Runtime on the dataset: metric, fidelity to a baseline, size.
+
+Latency is measured against the original model, interleaved, in `timing.py`.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,38 +16,20 @@ from modeldeploy.api.v1alpha1.compression import Evaluation, Metric
 from modeldeploy.compress import graph
 from modeldeploy.compress.dataset import Dataset
 from modeldeploy.compress.errors import CompressError
-from modeldeploy.compress.spec import JobEvaluation
+from modeldeploy.compress.outputs import ModelOutput, OutputKind, read_outputs
+from modeldeploy.compress.runtime import session
+
+__all__ = ["Fidelity", "Figures", "fidelity", "measure", "metric_value", "outputs", "session"]
 
 ATTENTION_MASK = "attention_mask"
-EVAL_BATCH = 64
 
 
-def execution_providers() -> list[str]:
-    """CUDA when this ONNX Runtime build and machine have it, else CPU."""
-    available = ort.get_available_providers()
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def session(model: onnx.ModelProto, threads: int = 1) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(
-            model.SerializeToString(), options, providers=execution_providers()
-        )
-    except Exception as error:  # ORT raises its own Fail/InvalidGraph/... types
-        raise CompressError(f"ONNX Runtime cannot load the model: {error}") from None
-
-
-def outputs(runner: ort.InferenceSession, dataset: Dataset) -> np.ndarray:
-    """The first output over the whole dataset, in order."""
-    name = runner.get_outputs()[0].name
-    parts = [runner.run([name], feed)[0] for feed in dataset.batches(EVAL_BATCH)]
-    return np.concatenate(parts).astype(np.float32)
+def outputs(
+    runner: ort.InferenceSession, dataset: Dataset, output: ModelOutput | None = None
+) -> np.ndarray:
+    """`output` (default: the first output, as float32) over the whole dataset, in order."""
+    chosen = output or ModelOutput(runner.get_outputs()[0].name, OutputKind.TENSOR, "first")
+    return read_outputs(runner, chosen, dataset, "the model")
 
 
 def pooled(result: np.ndarray, dataset: Dataset) -> np.ndarray:
@@ -63,15 +47,22 @@ def pooled(result: np.ndarray, dataset: Dataset) -> np.ndarray:
 @dataclass(frozen=True)
 class Fidelity:
     argmax_agreement: float | None
-    """Share of samples where the class (argmax) equals the baseline's; None for embeddings."""
-    mean_cosine: float
+    """Share of samples whose class equals the baseline's (the argmax of class scores, or the
+    label itself for a label output); None for embeddings."""
+    mean_cosine: float | None
+    """Mean cosine similarity to the baseline's (pooled) outputs; None for labels."""
 
     @property
     def score(self) -> float:
-        return self.mean_cosine if self.argmax_agreement is None else self.argmax_agreement
+        value = self.mean_cosine if self.argmax_agreement is None else self.argmax_agreement
+        return 0.0 if value is None else value
 
 
-def fidelity(result: np.ndarray, baseline: np.ndarray, dataset: Dataset) -> Fidelity:
+def fidelity(
+    result: np.ndarray, baseline: np.ndarray, dataset: Dataset, kind: OutputKind | None = None
+) -> Fidelity:
+    if kind == OutputKind.LABELS:
+        return Fidelity(float((result == baseline).mean()), None)
     ours, theirs = pooled(result, dataset), pooled(baseline, dataset)
     norms = np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
     cosine = (ours * theirs).sum(axis=1) / np.maximum(norms, 1e-12)
@@ -82,19 +73,33 @@ def fidelity(result: np.ndarray, baseline: np.ndarray, dataset: Dataset) -> Fide
 
 
 def metric_value(
-    evaluation: Evaluation, result: np.ndarray, baseline: np.ndarray, dataset: Dataset
+    evaluation: Evaluation,
+    result: np.ndarray,
+    baseline: np.ndarray,
+    dataset: Dataset,
+    output: ModelOutput | None = None,
 ) -> float:
+    """`evaluation.metric` of `result`; `output` says what it is (default: read by rank)."""
+    kind = None if output is None else output.kind
+    name = "the first output" if output is None else f"output {output.name!r}"
     if evaluation.metric == Metric.FIDELITY:
-        return fidelity(result, baseline, dataset).score
+        return fidelity(result, baseline, dataset, kind).score
     if dataset.labels is None:
         raise CompressError(
             f"evaluation.metric {evaluation.metric.value} needs labels in the dataset "
             "(or use metric: fidelity)"
         )
+    if kind == OutputKind.LABELS:
+        if evaluation.metric == Metric.ACCURACY:
+            return float((result == dataset.labels).mean())
+        raise CompressError(
+            f"evaluation.metric {evaluation.metric.value} needs class scores; {name} gives "
+            "labels (name a scores output in evaluation.output)"
+        )
     if result.ndim != 2:
         raise CompressError(
             f"evaluation.metric {evaluation.metric.value} needs [batch, classes] outputs, "
-            f"the model gives rank {result.ndim}"
+            f"{name} has rank {result.ndim}"
         )
     if evaluation.metric == Metric.ACCURACY:
         return float((result.argmax(axis=1) == dataset.labels).mean())
@@ -103,36 +108,8 @@ def metric_value(
 
 
 @dataclass(frozen=True)
-class Latency:
-    batch: int
-    p50_ms: float
-    p99_ms: float
-    throughput_per_s: float
-
-
-def latency(runner: ort.InferenceSession, dataset: Dataset, batch: int, runs: int) -> Latency:
-    feeds = list(dataset.batches(batch, drop_last=True)) or [dataset.take(len(dataset)).feeds]
-    real_batch = len(next(iter(feeds[0].values())))
-    for feed in feeds[:3]:  # warm-up: first runs allocate
-        runner.run(None, feed)
-    timings = []
-    for index in range(runs):
-        feed = feeds[index % len(feeds)]
-        start = time.perf_counter()
-        runner.run(None, feed)
-        timings.append(time.perf_counter() - start)
-    seconds = np.array(timings)
-    return Latency(
-        batch=real_batch,
-        p50_ms=float(np.percentile(seconds, 50) * 1e3),
-        p99_ms=float(np.percentile(seconds, 99) * 1e3),
-        throughput_per_s=float(real_batch * runs / seconds.sum()),
-    )
-
-
-@dataclass(frozen=True)
 class Figures:
-    """Everything measured about one model on the job's hardware."""
+    """Quality and size of one model (latency: `timing.compare`)."""
 
     metric: float
     fidelity: Fidelity
@@ -141,27 +118,27 @@ class Figures:
     parameters: int
     nonzero_parameters: int
     macs_per_sample: int
-    latency: list[Latency]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def measure(
+    runner: ort.InferenceSession,
     model: onnx.ModelProto,
     dataset: Dataset,
-    evaluation: JobEvaluation,
+    evaluation: Evaluation,
+    output: ModelOutput,
     baseline_outputs: np.ndarray | None,
-    latency_runs: int,
+    what: str,
 ) -> tuple[Figures, np.ndarray]:
     """Figures of `model`, and its outputs (the baseline for later models when none is given)."""
-    runner = session(model)
-    result = outputs(runner, dataset)
+    result = read_outputs(runner, output, dataset, what)
     baseline = result if baseline_outputs is None else baseline_outputs
     if result.shape != baseline.shape:
         raise CompressError(
-            f"the compressed model's output shape {result.shape[1:]} differs from the "
-            f"original's {baseline.shape[1:]}"
+            f"the compressed model's output {output.name!r} has shape {result.shape[1:]}, "
+            f"the original's {baseline.shape[1:]}"
         )
     sequence = {
         dim.dim_param: feed.shape[1]
@@ -171,16 +148,12 @@ def measure(
         if dim.dim_param
     }
     figures = Figures(
-        metric=metric_value(evaluation, result, baseline, dataset),
-        fidelity=fidelity(result, baseline, dataset),
+        metric=metric_value(evaluation, result, baseline, dataset, output),
+        fidelity=fidelity(result, baseline, dataset, output.kind),
         weight_bytes=graph.weight_bytes(model),
         file_bytes=model.ByteSize(),
         parameters=graph.parameters(model),
         nonzero_parameters=graph.nonzero_parameters(model),
         macs_per_sample=graph.macs_per_sample(model, sequence),
-        latency=[
-            latency(runner, dataset, batch, latency_runs)
-            for batch in sorted({1, evaluation.batch_size})
-        ],
     )
     return figures, result

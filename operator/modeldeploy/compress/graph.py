@@ -10,6 +10,9 @@ from modeldeploy.compress.errors import CompressError
 
 # The ops whose constant weight input (index 1) pruning and quantization act on.
 WEIGHTED_OPS = frozenset({"MatMul", "Gemm", "Conv"})
+ML_DOMAIN = "ai.onnx.ml"
+# The default (ai.onnx) domain is named "" or "ai.onnx" in opset imports.
+DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
 def initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
@@ -58,15 +61,33 @@ def weighted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     return found
 
 
+def _attribute_arrays(model: onnx.ModelProto) -> list[np.ndarray]:
+    """The number lists of `ai.onnx.ml` nodes: where tree ensembles, linear models and
+    scalers keep their weights (node thresholds, leaf weights, coefficients)."""
+    arrays = []
+    for node in model.graph.node:
+        if node.domain != ML_DOMAIN:
+            continue
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.FLOATS:
+                arrays.append(np.asarray(attr.floats, dtype=np.float32))
+            elif attr.type == onnx.AttributeProto.INTS:
+                arrays.append(np.asarray(attr.ints, dtype=np.int64))
+            elif attr.type == onnx.AttributeProto.TENSOR:
+                arrays.append(numpy_helper.to_array(attr.t))
+    return arrays
+
+
 def weight_bytes(model: onnx.ModelProto) -> int:
-    """Bytes of all initializers (and Constant node tensors): the model's stored weights."""
+    """Bytes of the model's stored weights: initializers, Constant node tensors and the
+    number lists of `ai.onnx.ml` nodes (tree ensembles keep all their weights there)."""
     total = sum(_tensor_bytes(tensor) for tensor in model.graph.initializer)
     for node in model.graph.node:
         if node.op_type == "Constant":
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.TENSOR:
                     total += _tensor_bytes(attr.t)
-    return total
+    return total + sum(array.nbytes for array in _attribute_arrays(model))
 
 
 def _tensor_bytes(tensor: onnx.TensorProto) -> int:
@@ -76,16 +97,16 @@ def _tensor_bytes(tensor: onnx.TensorProto) -> int:
 
 
 def parameters(model: onnx.ModelProto) -> int:
-    """Number of weight elements held by the model's initializers."""
+    """Number of weight elements held by the initializers and `ai.onnx.ml` node attributes."""
     return sum(
         int(np.prod(tensor.dims)) if tensor.dims else 1 for tensor in model.graph.initializer
-    )
+    ) + sum(array.size for array in _attribute_arrays(model))
 
 
 def nonzero_parameters(model: onnx.ModelProto) -> int:
     return sum(
         int(np.count_nonzero(numpy_helper.to_array(tensor))) for tensor in model.graph.initializer
-    )
+    ) + sum(int(np.count_nonzero(array)) for array in _attribute_arrays(model))
 
 
 def macs_per_sample(model: onnx.ModelProto, fixed_dims: dict[str, int] | None = None) -> int:
@@ -159,15 +180,57 @@ def topological_order(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     return ordered
 
 
-def load_model(path: str, what: str = "model") -> onnx.ModelProto:
-    """Load and check an ONNX file, failing with a one-line reason when it is not one."""
+def normalise_opset_imports(model: onnx.ModelProto, where: str) -> list[str]:
+    """One default-domain entry (named "") in `model.opset_import`; what was changed.
+
+    Some exporters list the default domain twice, which ONNX Runtime's quantization tools
+    refuse ("Failed to find proper ai.onnx domain"). Differing versions, or no entry while
+    the graph has default-domain nodes, cannot be fixed safely and fail naming the field.
+    """
+    default = [entry for entry in model.opset_import if entry.domain in DEFAULT_DOMAINS]
+    versions = sorted({entry.version for entry in default})
+    if len(versions) > 1:
+        raise CompressError(
+            f"{where}: opset_import lists the default ONNX domain with different versions "
+            f"{versions}; keep one"
+        )
+    if not default:
+        if any(node.domain in DEFAULT_DOMAINS for node in model.graph.node):
+            raise CompressError(
+                f"{where}: opset_import has no entry for the default ONNX domain, which its "
+                "nodes use; add one (e.g. version 17)"
+            )
+        return []
+    if len(default) == 1 and default[0].domain == "":
+        return []
+    kept = [entry for entry in model.opset_import if entry.domain not in DEFAULT_DOMAINS]
+    del model.opset_import[:]
+    model.opset_import.extend([onnx.helper.make_opsetid("", versions[0]), *kept])
+    return [f"opset_import: {len(default)} default-domain entries merged into one (version "
+            f"{versions[0]})"]  # fmt: skip
+
+
+def load_model(path: str, what: str = "model") -> tuple[onnx.ModelProto, list[str]]:
+    """Load and check an ONNX file, failing with a one-line reason when it is not one; the
+    model, and what was normalised in it."""
     try:
         model = onnx.load(path)
+    except Exception as error:  # onnx raises DecodeError, OSError, ...
+        raise CompressError(
+            f"{what} {path} is not a valid ONNX model: {_first_line(error)}"
+        ) from None
+    notes = normalise_opset_imports(model, f"{what} {path}")
+    try:
         onnx.checker.check_model(model)
-    except Exception as error:  # onnx raises DecodeError, ValidationError, OSError, ...
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        detail = first_line or type(error).__name__
-        raise CompressError(f"{what} {path} is not a valid ONNX model: {detail}") from None
+    except Exception as error:  # ValidationError, ...
+        raise CompressError(
+            f"{what} {path} is not a valid ONNX model: {_first_line(error)}"
+        ) from None
     if not model.graph.output:
         raise CompressError(f"{what} {path} has no graph outputs")
-    return model
+    return model, notes
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -15,21 +15,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-from modeldeploy.compress import evaluate, report
+from modeldeploy.compress import evaluate, report, timing
 from modeldeploy.compress.artifacts import ArtifactStore, Store, write_atomically
 from modeldeploy.compress.dataset import load_dataset
 from modeldeploy.compress.errors import CompressError
-from modeldeploy.compress.evaluate import Figures
 from modeldeploy.compress.graph import load_model
+from modeldeploy.compress.outputs import choose_output
 from modeldeploy.compress.pipeline import Context, run_steps
+from modeldeploy.compress.runtime import session
 from modeldeploy.compress.s3store import S3ArtifactStore
 from modeldeploy.compress.sources import fetch, local_path, redact, verify_sha256
 from modeldeploy.compress.spec import JobSpec, load_spec, spec_fingerprint
+from modeldeploy.compress.steps.auto import Judgement
 from modeldeploy.compress.termination import HELP, termination_path, write_termination
 
 log = logging.getLogger("modeldeploy.compress")
@@ -81,14 +84,17 @@ def run(spec: JobSpec, environ: Mapping[str, str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="modeldeploy-compress-") as workdir:
         model_file = fetch(spec.model_uri, Path(workdir), environ, "model")
         model_sha256 = verify_sha256(model_file, spec.sha256, "model")
-        original = load_model(str(model_file))
+        original, notes = load_model(str(model_file))
+        for note in notes:
+            log.info("model %s: %s", spec.model_uri, note)
         fingerprint = spec_fingerprint(spec, model_sha256)
         earlier = store.find(fingerprint)
         if earlier is not None:
             log.info("reusing artifact %s from an earlier run", earlier["digest"])
             result = {**earlier, "reused": True}
         else:
-            compressed, result = _compress(spec, original, model_sha256, Path(workdir), environ)
+            source = {"uri": spec.model_uri, "sha256": model_sha256, "normalised": notes}
+            compressed, result = _compress(spec, original, source, Path(workdir), environ)
             if result["passed"]:  # a model that failed the gate is never stored
                 store.put(compressed, result, fingerprint)
     if report_file is not None:
@@ -113,7 +119,7 @@ def _json(result: dict[str, Any]) -> bytes:
 def _compress(
     spec: JobSpec,
     original: onnx.ModelProto,
-    model_sha256: str,
+    source: dict[str, Any],
     workdir: Path,
     environ: Mapping[str, str],
 ) -> tuple[onnx.ModelProto, dict[str, Any]]:
@@ -121,49 +127,83 @@ def _compress(
     evaluation = spec.evaluation
     dataset_file = fetch(evaluation.dataset_uri, workdir, environ, "evaluation dataset")
     dataset = load_dataset(dataset_file, evaluation.dataset_uri, original)
-    log.info("evaluating the original model on %d samples", len(dataset))
+    output = choose_output(original, evaluation.output)
+    on_data = f"on dataset {evaluation.dataset_uri}"
+    log.info("evaluating output %r of the original model on %d samples", output.name, len(dataset))
+    baseline_runner = session(original)
     baseline, baseline_outputs = evaluate.measure(
-        original, dataset, evaluation, None, evaluation.latency_runs
+        baseline_runner,
+        original,
+        dataset,
+        evaluation,
+        output,
+        None,
+        f"the original model {on_data}",
     )
+    name = evaluation.metric.value
 
-    def judge(candidate: onnx.ModelProto) -> tuple[Figures, bool]:
+    def against_original(candidate: onnx.ModelProto, what: str) -> Judgement:
+        runner = session(candidate)
         figures, _ = evaluate.measure(
-            candidate, dataset, evaluation, baseline_outputs, evaluation.latency_runs
+            runner, candidate, dataset, evaluation, output, baseline_outputs, f"{what} {on_data}"
         )
-        return figures, _passes(baseline.metric, figures.metric, evaluation.max_drop)
+        timings = [
+            timing.compare(
+                baseline_runner,
+                runner,
+                dataset,
+                batch,
+                evaluation.latency_runs,
+                evaluation.latency_rounds,
+            )
+            for batch in sorted({1, evaluation.batch_size})
+        ]
+        passed = _passes(baseline.metric, figures.metric, evaluation.max_drop)
+        drop = baseline.metric - figures.metric
+        gate = (
+            f"{name} {baseline.metric:.4f} -> {figures.metric:.4f} (drop {drop:.4f} "
+            f"{'<=' if passed else '>'} maxDrop {evaluation.max_drop})"
+        )
+        return Judgement(figures, passed, gate, timings)
 
     started = time.perf_counter()
-    context = Context(original, dataset, judge, workdir, environ)
+    context = Context(
+        original, dataset, lambda m: against_original(m, "a candidate model"), workdir, environ
+    )
     compressed_model, steps = run_steps(spec.steps, original, context)
-    log.info("evaluating the compressed model")
-    compressed, _ = evaluate.measure(
-        compressed_model, dataset, evaluation, baseline_outputs, evaluation.latency_runs
-    )
-    drop = baseline.metric - compressed.metric
-    passed = _passes(baseline.metric, compressed.metric, evaluation.max_drop)
-    name = evaluation.metric.value
-    reason = (
-        f"{name} {baseline.metric:.4f} -> {compressed.metric:.4f} (drop {drop:.4f} "
-        f"{'<=' if passed else '>'} maxDrop {evaluation.max_drop})"
-    )
-    untouched = [step["type"] for step in steps if step["outcome"] == "nothing-to-compress"]
+    log.info("evaluating the compressed model against the original (interleaved timing)")
+    final = against_original(compressed_model, "the compressed model")
+    compressed, timings = final.figures, final.timings
+    reason = final.gate + "; speed-up " + ", ".join(t.describe() for t in timings)
+    untouched = [step for step in steps if step["outcome"] == "nothing-to-compress"]
     if untouched:
-        reason += f"; nothing to compress for {', '.join(untouched)}"
+        reason += f"; nothing to compress for {', '.join(step['type'] for step in untouched)}"
+        why = "; ".join(f"{step['type']}: {step.get('reason', '')}" for step in untouched)
+        reason += f" ({why[:600]})"
     return compressed_model, {
-        "passed": passed,
+        "passed": final.passed,
         "reason": reason,
-        "source": {"uri": spec.model_uri, "sha256": model_sha256},
+        "source": source,
+        "evaluationOutput": output.as_dict(),
         "metric": {
             "name": name,
             "baseline": baseline.metric,
             "compressed": compressed.metric,
-            "drop": drop,
+            "drop": baseline.metric - compressed.metric,
             "maxDrop": evaluation.max_drop,
         },
         "ratio": round(baseline.weight_bytes / max(compressed.weight_bytes, 1), 3),
-        "speedup": report.speedups(baseline, compressed),
-        "baseline": baseline.as_dict(),
-        "compressed": compressed.as_dict(),
+        "speedup": report.speedups(timings),
+        "speedupSpread": report.speedup_spreads(timings),
+        "timing": {
+            "method": "interleaved rounds after warm-up (original, candidate; order flipped "
+            "each round); median of the rounds, spread = half their interquartile range",
+            "rounds": evaluation.latency_rounds,
+            "runs": evaluation.latency_runs,
+            "comparisons": [t.as_dict() for t in timings],
+        },
+        "baseline": {**baseline.as_dict(), "latency": [asdict(t.baseline) for t in timings]},
+        "compressed": {**compressed.as_dict(), "latency": [asdict(t.candidate) for t in timings]},
         "steps": steps,
         "seconds": round(time.perf_counter() - started, 3),
         "evaluationSamples": len(dataset),

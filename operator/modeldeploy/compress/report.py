@@ -9,7 +9,8 @@ from typing import Any
 import onnx
 import onnxruntime as ort
 
-from modeldeploy.compress.evaluate import Figures, execution_providers
+from modeldeploy.compress.runtime import execution_providers
+from modeldeploy.compress.timing import Comparison
 
 # Kubernetes keeps at most 4096 bytes of a container's termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
@@ -33,12 +34,14 @@ def environment() -> dict[str, Any]:
     return found
 
 
-def speedups(baseline: Figures, compressed: Figures) -> dict[str, float]:
-    return {
-        f"batch{before.batch}": round(before.p50_ms / after.p50_ms, 3)
-        for before, after in zip(baseline.latency, compressed.latency, strict=True)
-        if after.p50_ms > 0
-    }
+def speedups(timings: list[Comparison]) -> dict[str, float]:
+    """Median speed-up of the interleaved rounds, per batch size (`batch1`, `batch64`)."""
+    return {f"batch{timing.batch}": timing.speedup for timing in timings}
+
+
+def speedup_spreads(timings: list[Comparison]) -> dict[str, float]:
+    """The noise of each speed-up: half the interquartile range of the rounds' speed-ups."""
+    return {f"batch{timing.batch}": timing.spread for timing in timings}
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -56,6 +59,7 @@ def summary(report: dict[str, Any]) -> str:
         "sizeAfter": (report.get("compressed") or {}).get("weight_bytes"),
         "seconds": report.get("seconds"),
         "speedup": report["speedup"],
+        "speedupSpread": report.get("speedupSpread"),
         "steps": [
             {"type": step["type"], "outcome": step["outcome"], "seconds": step["seconds"]}
             for step in report["steps"]

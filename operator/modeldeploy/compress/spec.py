@@ -46,11 +46,20 @@ class QuantizeStep(SpecModel):
 
     type: Literal["quantize"]
     mode: Literal["dynamic", "static", "fp16", "auto"]
+    objective: Literal["latency", "size"] = "latency"
+    """auto: keep the fastest qualifying candidate at the evaluation batch size, or the
+    smallest."""
     weight_type: Literal["int8", "uint8"] = "int8"
     per_channel: bool = True
     calibration_uri: str | None = None
     exclude_nodes: list[str] = Field(default_factory=list)
     exclude_op_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _objective_for_auto(self) -> QuantizeStep:
+        if "objective" in self.model_fields_set and self.mode != "auto":
+            raise ValueError("objective applies only to quantize mode auto")
+        return self
 
 
 class DistillStep(SpecModel):
@@ -84,7 +93,10 @@ class JobEvaluation(Evaluation):
     batch_size: int = Field(default=8, ge=1, le=4096)
     """Batch size N of the batch-N latency figures (batch 1 is always measured)."""
     latency_runs: int = Field(default=50, ge=1, le=100000)
-    """Timed runs per batch size for the latency percentiles."""
+    """Timed runs per model and batch size, split over `latencyRounds` rounds."""
+    latency_rounds: int = Field(default=5, ge=1, le=1000)
+    """Rounds of the interleaved timing: each round times the original, then the candidate
+    (the other order every second round); the spread between rounds is the noise."""
 
 
 class JobSpec(SpecModel):

@@ -66,7 +66,11 @@ class CompressionStep(ApiModel):
     """prune: remove whole output channels, so the model really gets smaller and faster."""
     mode: Literal["dynamic", "static", "fp16", "auto"] | None = None
     """quantize: dynamic INT8, static INT8 (needs calibrationUri), FP16, or auto (try
-    candidates, keep the smallest-then-fastest that passes the gate)."""
+    candidates, keep the best by `objective` of those that pass the gate and are not slower
+    than the original)."""
+    objective: Literal["latency", "size"] | None = None
+    """quantize auto: `latency` (default) keeps the fastest qualifying candidate at the
+    evaluation batch size, `size` the smallest."""
     weight_type: Literal["int8", "uint8"] | None = None
     """quantize: integer type of quantized weights."""
     per_channel: bool | None = None
@@ -100,7 +104,15 @@ STEP_FIELDS: dict[StepType, frozenset[str]] = {
     StepType.OPTIMIZE: frozenset({"level"}),
     StepType.PRUNE: frozenset({"sparsity", "structured"}),
     StepType.QUANTIZE: frozenset(
-        {"mode", "weightType", "perChannel", "calibrationUri", "excludeNodes", "excludeOpTypes"}
+        {
+            "mode",
+            "objective",
+            "weightType",
+            "perChannel",
+            "calibrationUri",
+            "excludeNodes",
+            "excludeOpTypes",
+        }
     ),
     StepType.DISTILL: frozenset({"student", "epochs", "temperature", "recover", "datasetUri"}),
 }
@@ -156,6 +168,14 @@ def _step_rules() -> tuple[Rule, ...]:
     )
     rules.append(
         Rule(
+            cel="!has(self.objective) || (has(self.mode) && self.mode == 'auto')",
+            message="objective applies only to quantize mode auto",
+            check=lambda s: s.objective is None or s.mode == "auto",
+            field="objective",
+        )
+    )
+    rules.append(
+        Rule(
             cel="self.type != 'distill' || "
             "has(self.student) != (has(self.recover) && self.recover)",
             message="a distill step needs either a student or recover: true (to fine-tune the "
@@ -189,6 +209,9 @@ class Evaluation(ApiModel):
     """k of the `top-k` metric."""
     max_drop: float = Field(default=0.01, ge=0, le=1)
     """Largest metric drop accepted; a worse compressed model is not rolled out."""
+    output: str | None = Field(default=None, min_length=1, max_length=253)
+    """Model output to evaluate; default: the class scores when the model gives labels and
+    scores (scikit-learn exports), else the first output."""
 
 
 class Compression(ApiModel):

@@ -1,11 +1,19 @@
-"""`quantize` mode `auto`: try a few quantization recipes, keep the smallest-then-fastest one
-that passes the gate.
+"""`quantize` mode `auto`: try a few quantization recipes, keep the best qualifying one by the
+step's objective.
 
-Candidates: dynamic INT8 (per-channel); static QDQ restricted to MatMul/Gather with
-`MatMulConstBOnly` (static QDQ over all ops of a transformer ruins it: its attention-mask
-Add calibrates to a huge scale); static QDQ including Conv for convolutional models (dynamic
-ConvInteger is several times slower than float); each also with the first and last weighted
-layers kept in float.
+A candidate qualifies when it passes the gate and is not slower than the original at batch 1
+or at the evaluation batch size beyond the measured noise (`timing.compare`). `latency` keeps
+the fastest qualifying candidate at the evaluation batch size (candidates within each other's
+noise count as equally fast, and the smaller wins), `size` the smallest (sizes within 2 %
+count as equal, and the faster wins). When none qualifies the model stays as it is.
+
+Candidates: dynamic INT8 (per-channel by default) of MatMul/Gather, so Conv stays float
+(dynamic ConvInteger is several times slower than float Conv); static QDQ restricted to
+MatMul/Gemm/Gather with `MatMulConstBOnly` (static QDQ over all ops of a transformer ruins
+it: its attention-mask Add calibrates to a huge scale), which for a CNN leaves Conv float;
+each also with the first and last weighted layers kept float. Convolutional models add static
+QDQ including Conv, per-channel and per-tensor, and with the first Conv (few input channels,
+little to gain, most to lose) kept float.
 """
 
 from __future__ import annotations
@@ -20,13 +28,48 @@ import onnx
 
 from modeldeploy.compress import graph
 from modeldeploy.compress.dataset import Dataset
+from modeldeploy.compress.errors import CompressError
 from modeldeploy.compress.evaluate import Figures
 from modeldeploy.compress.spec import QuantizeStep
 from modeldeploy.compress.steps.quantize import quantize
 from modeldeploy.compress.steps.result import StepResult
+from modeldeploy.compress.timing import Comparison, Verdict
 
 log = logging.getLogger(__name__)
 SIZE_TOLERANCE = 1.02
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A candidate measured against the original."""
+
+    figures: Figures
+    passed: bool
+    """It passes the gate."""
+    gate: str
+    """The gate's reading, e.g. `accuracy 0.9694 -> 0.9667 (drop 0.0028 <= maxDrop 0.01)`."""
+    timings: list[Comparison]
+    """Interleaved against the original, at batch 1 and the evaluation batch size."""
+
+    def disqualified_by(self) -> str | None:
+        """Why the candidate does not qualify; None when it does."""
+        if not self.passed:
+            return f"fails the gate: {self.gate}"
+        slower = [timing for timing in self.timings if timing.verdict == Verdict.SLOWER]
+        if slower:
+            return "slower than the original: " + ", ".join(t.describe() for t in slower)
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "gate": self.gate,
+            **self.figures.as_dict(),
+            "timing": [timing.as_dict() for timing in self.timings],
+        }
+
+
+Judge = Callable[[onnx.ModelProto], Judgement]
 
 
 @dataclass(frozen=True)
@@ -34,79 +77,136 @@ class Recipe:
     name: str
     mode: str
     op_types: list[str]
-    keep_ends: bool
-    """Keep the first and last weighted layers in float."""
+    keep_float: str = ""
+    """Weighted layers kept in float: `ends` (first and last) or `first-conv`."""
+    per_channel: bool | None = None
+    """None: the step's `perChannel`."""
 
 
 def recipes(model: onnx.ModelProto, calibrated: bool) -> list[Recipe]:
-    has_conv = any(node.op_type == "Conv" for node in model.graph.node)
-    dynamic_ops = ["MatMul", "Gather"]
-    found = [Recipe("dynamic", "dynamic", dynamic_ops, False)]
+    found = [Recipe("dynamic", "dynamic", ["MatMul", "Gather"])]
     if calibrated:
-        found.append(Recipe("static-matmul", "static", ["MatMul", "Gemm", "Gather"], False))
-        if has_conv:
-            found.append(Recipe("static-conv", "static", ["Conv", "MatMul", "Gemm"], False))
-    return [
-        Recipe(f"{recipe.name}{suffix}", recipe.mode, recipe.op_types, keep_ends)
-        for recipe in found
-        for suffix, keep_ends in (("", False), ("-keep-ends", True))
-    ]
+        found.append(Recipe("static-matmul", "static", ["MatMul", "Gemm", "Gather"]))
+    found += [Recipe(f"{r.name}-keep-ends", r.mode, r.op_types, "ends") for r in found]
+    if calibrated and any(node.op_type == "Conv" for node in model.graph.node):
+        conv = ["Conv", "MatMul", "Gemm"]
+        found += [
+            Recipe("static-conv", "static", conv, per_channel=True),
+            Recipe("static-conv-per-tensor", "static", conv, per_channel=False),
+            Recipe("static-conv-keep-first-conv", "static", conv, "first-conv", True),
+            Recipe("static-conv-keep-ends", "static", conv, "ends", True),
+        ]
+    return found
 
 
-def _end_layers(model: onnx.ModelProto) -> list[str]:
+def _kept_float(model: onnx.ModelProto, keep: str) -> list[str]:
     nodes = graph.weighted_nodes(model)
-    return sorted({node.name for node in (nodes[0], nodes[-1])}) if nodes else []
+    if keep == "ends" and nodes:
+        return sorted({node.name for node in (nodes[0], nodes[-1])})
+    convs = [node for node in nodes if node.op_type == "Conv"]
+    if keep == "first-conv" and convs:
+        return [convs[0].name]
+    return []
 
 
-Judge = Callable[[onnx.ModelProto], tuple[Figures, bool]]
+@dataclass(frozen=True)
+class _Qualified:
+    name: str
+    model: onnx.ModelProto
+    judgement: Judgement
+
+    @property
+    def at_batch(self) -> Comparison:
+        """The timing at the evaluation batch size (the largest measured)."""
+        return self.judgement.timings[-1]
+
+    @property
+    def size(self) -> int:
+        return self.judgement.figures.weight_bytes
+
+
+def _fastest(qualified: list[_Qualified]) -> tuple[_Qualified, str]:
+    best = max(qualified, key=lambda q: q.at_batch.speedup)
+    tied = [
+        q
+        for q in qualified
+        if best.at_batch.speedup - q.at_batch.speedup
+        <= max(best.at_batch.spread, q.at_batch.spread)
+    ]
+    chosen = min(tied, key=lambda q: (q.size, -q.at_batch.speedup))
+    why = f"fastest qualifying at batch {chosen.at_batch.batch}: {chosen.at_batch.describe()}"
+    if len(tied) > 1:
+        others = ", ".join(q.name for q in tied if q is not chosen)
+        why += f"; as fast within the noise as {others}, and the smallest"
+    return chosen, why
+
+
+def _smallest(qualified: list[_Qualified]) -> tuple[_Qualified, str]:
+    def bucket(q: _Qualified) -> int:
+        return round(math.log(max(q.size, 1), SIZE_TOLERANCE))
+
+    chosen = min(qualified, key=lambda q: (bucket(q), -q.at_batch.speedup))
+    why = f"smallest qualifying: {chosen.size} weight bytes, {chosen.at_batch.describe()}"
+    return chosen, why
 
 
 def quantize_auto(
     model: onnx.ModelProto, step: QuantizeStep, calibration: Dataset | None, judge: Judge
 ) -> StepResult:
-    """The best passing candidate; when none passes, the one with the best metric (the gate
-    then fails the job, with every candidate's figures in the report)."""
+    """The best qualifying candidate by `step.objective`; the model unchanged when none
+    qualifies (with every candidate's figures and why it did not qualify)."""
     candidates: list[dict[str, Any]] = []
-    best: tuple[tuple[float, float], onnx.ModelProto, str] | None = None
-    best_failing: tuple[float, onnx.ModelProto, str] | None = None
-    ends = _end_layers(model)
+    qualified: list[_Qualified] = []
     for recipe in recipes(model, calibration is not None):
-        result = quantize(
-            model,
-            recipe.mode,
-            weight_type=step.weight_type,
-            per_channel=step.per_channel,
-            calibration=calibration,
-            exclude_nodes=[*step.exclude_nodes, *(ends if recipe.keep_ends else [])],
-            exclude_op_types=step.exclude_op_types,
-            op_types=recipe.op_types,
-        )
+        try:
+            result = quantize(
+                model,
+                recipe.mode,
+                weight_type=step.weight_type,
+                per_channel=step.per_channel if recipe.per_channel is None else recipe.per_channel,
+                calibration=calibration,
+                exclude_nodes=[*step.exclude_nodes, *_kept_float(model, recipe.keep_float)],
+                exclude_op_types=step.exclude_op_types,
+                op_types=recipe.op_types,
+            )
+        except CompressError as error:  # a recipe ORT's tools cannot apply leaves the others
+            log.warning("quantize auto: %s: %s", recipe.name, error)
+            candidates.append({"name": recipe.name, "skipped": str(error)})
+            continue
         if result.nothing_to_compress:
             candidates.append({"name": recipe.name, "skipped": result.details["reason"]})
             continue
-        figures, passed = judge(result.model)
+        judgement = judge(result.model)
+        problem = judgement.disqualified_by()
         log.info(
-            "quantize auto: %s metric %.4f, %d weight bytes, batch-1 p50 %.3f ms, %s",
+            "quantize auto: %s metric %.4f, %d weight bytes, %s: %s",
             recipe.name,
-            figures.metric,
-            figures.weight_bytes,
-            figures.latency[0].p50_ms,
-            "passes" if passed else "fails the gate",
+            judgement.figures.metric,
+            judgement.figures.weight_bytes,
+            "; ".join(timing.describe() for timing in judgement.timings),
+            problem or "qualifies",
         )
-        candidates.append({"name": recipe.name, "passed": passed, **figures.as_dict()})
-        if passed:
-            # Sizes within 2% count as equal, so that speed decides between them.
-            rank = (
-                round(math.log(max(figures.weight_bytes, 1), SIZE_TOLERANCE)),
-                figures.latency[0].p50_ms,
-            )
-            if best is None or rank < best[0]:
-                best = (rank, result.model, recipe.name)
-        elif best_failing is None or figures.metric > best_failing[0]:
-            best_failing = (figures.metric, result.model, recipe.name)
-    chosen = best or best_failing
-    if chosen is None:
-        return StepResult(
-            model, {"mode": "auto", "reason": "no quantizable ops", "candidates": candidates}, True
+        candidates.append(
+            {
+                "name": recipe.name,
+                "qualified": problem is None,
+                "why": problem,
+                **judgement.as_dict(),
+            }
         )
-    return StepResult(chosen[1], {"mode": "auto", "chosen": chosen[2], "candidates": candidates})
+        if problem is None:
+            qualified.append(_Qualified(recipe.name, result.model, judgement))
+    details: dict[str, Any] = {"mode": "auto", "objective": step.objective}
+    if not qualified:
+        measured = [c for c in candidates if "skipped" not in c]
+        reason = (
+            "no candidate passes the gate without being slower than the original: "
+            + "; ".join(f"{c['name']} {c['why']}" for c in measured)
+            if measured
+            else "no quantizable ops"
+        )
+        return StepResult(model, {**details, "reason": reason, "candidates": candidates}, True)
+    chosen, why = (_fastest if step.objective == "latency" else _smallest)(qualified)
+    return StepResult(
+        chosen.model, {**details, "chosen": chosen.name, "why": why, "candidates": candidates}
+    )

@@ -31,6 +31,7 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 from modeldeploy.compress import graph
 from modeldeploy.compress.dataset import Dataset
 from modeldeploy.compress.errors import CompressError
+from modeldeploy.compress.runtime import summarise
 from modeldeploy.compress.steps.result import StepResult
 
 DYNAMIC_OP_TYPES = ("MatMul", "Gather", "Conv")
@@ -136,23 +137,32 @@ def quantize(
                 "DefaultTensorType": onnx.TensorProto.FLOAT,
             },
         }
-        if mode == "dynamic":
-            quantize_dynamic(source_path, target_path, **common)
-        elif mode == "static":
-            if calibration is None:
-                raise CompressError("quantize mode static needs calibration data (calibrationUri)")
-            prepared = Path(workdir) / "prepared.onnx"
-            quant_pre_process(str(source_path), str(prepared), skip_symbolic_shape=True)
-            quantize_static(
-                prepared,
-                target_path,
-                _Calibration(calibration),
-                quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QUInt8,
-                **common,
-            )
-        else:
+        if mode not in ("dynamic", "static"):
             raise CompressError(f"unknown quantize mode {mode!r}")
+        try:
+            if mode == "dynamic":
+                quantize_dynamic(source_path, target_path, **common)
+            else:
+                if calibration is None:
+                    raise CompressError(
+                        "quantize mode static needs calibration data (calibrationUri)"
+                    )
+                prepared = Path(workdir) / "prepared.onnx"
+                quant_pre_process(str(source_path), str(prepared), skip_symbolic_shape=True)
+                quantize_static(
+                    prepared,
+                    target_path,
+                    _Calibration(calibration),
+                    quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8,
+                    **common,
+                )
+        except CompressError:
+            raise
+        except Exception as error:  # ORT's tools raise ValueError, RuntimeError, ORT's own
+            raise CompressError(
+                f"quantize mode {mode} ({'/'.join(chosen)}) failed: {summarise(error)}"
+            ) from None
         quantized = onnx.load(str(target_path))
     return StepResult(
         quantized,
