@@ -163,3 +163,45 @@ def test_head_has_headers_only_and_http10_closes(linear_server: RunningServer) -
     status, headers, _ = head.response()
     assert (status, headers["connection"]) == (200, "close")
     head.close()
+
+
+def test_pipelined_requests_before_a_malformed_one_are_answered_then_400(
+    client: RawClient,
+) -> None:
+    client.send(
+        _request(INFER, BODY)
+        + _request("/v2/health/live", method="GET")
+        + _request(INFER, BODY)
+        + b"GARBAGE / HTTP/1.1\r\n\r\n"
+    )
+    answers = [client.response() for _ in range(4)]
+    assert [status for status, _, _ in answers] == [200, 200, 200, 400]
+    assert json.loads(answers[1][2]) == {"live": True}
+    assert "malformed HTTP request" in json.loads(answers[3][2])["error"]
+    assert answers[3][1]["connection"] == "close"
+    assert client.closed_by_server()
+
+
+def test_http10_keep_alive_keeps_the_connection_and_says_so(
+    linear_server: RunningServer,
+) -> None:
+    kept = RawClient(linear_server)
+    for _ in range(2):  # the second request proves the connection stayed open
+        kept.send(b"GET /v2/health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        status, headers, _ = kept.response()
+        assert (status, headers["connection"]) == (200, "keep-alive")
+    kept.send(b"POST " + INFER.encode() + b" HTTP/1.0\r\nConnection: Keep-Alive\r\n")
+    kept.send(f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY)
+    status, headers, _ = kept.response()
+    assert (status, headers["connection"]) == (200, "keep-alive")
+    kept.send(b"GET /v2/health/live HTTP/1.0\r\n\r\n")  # no keep-alive: closed after it
+    status, headers, _ = kept.response()
+    assert (status, headers["connection"]) == (200, "close")
+    assert kept.closed_by_server()
+    kept.close()
+
+
+def test_kserve_v1_liveness_at_the_root(client: RawClient) -> None:
+    client.send(_request("/", method="GET"))
+    status, _, body = client.response()
+    assert (status, json.loads(body)) == (200, {"status": "alive"})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from modeldeploy.serve.httpserver import HttpLimits
 from modeldeploy.serve.model import GRAPH_OPTIMIZATION_LEVELS
 
 ENV_PREFIX = "MODELDEPLOY_"
@@ -32,7 +33,9 @@ class ServeConfig:
     threads: int = 1
     max_batch_size: int = 32
     max_delay_ms: float = 5.0
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int = HttpLimits.max_body_bytes
+    max_header_bytes: int = HttpLimits.max_header_bytes
+    header_timeout_s: float = HttpLimits.header_timeout_s
     max_concurrency: int = 256
     grace_period_s: float = 25.0
     providers: tuple[str, ...] = ("auto",)
@@ -47,6 +50,10 @@ class ServeConfig:
         assert self.model_store is not None
         assert self.model_digest is not None
         return self.model_store / self.model_digest.removeprefix("sha256:").lower() / "model.onnx"
+
+    @property
+    def http_limits(self) -> HttpLimits:
+        return HttpLimits(self.max_body_bytes, self.max_header_bytes, self.header_timeout_s)
 
     @property
     def expected_sha256(self) -> str | None:
@@ -106,6 +113,11 @@ _SETTINGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "max_batch_size": (_positive_int, "most rows merged into one inference"),
     "max_delay_ms": (_non_negative, "longest a request waits for others to batch with"),
     "max_body_bytes": (_positive_int, "largest request body accepted (413 above)"),
+    "max_header_bytes": (_positive_int, "largest request line + headers accepted (431 above)"),
+    "header_timeout_s": (
+        _bounded(float, 0.01),
+        "longest a request head may take to arrive, however slowly it trickles (408)",
+    ),
     "max_concurrency": (_positive_int, "inference requests in flight before 503"),
     "grace_period_s": (_non_negative, "on SIGTERM, how long in-flight requests may finish"),
     "providers": (_providers, "comma-separated ONNX Runtime execution providers, or 'auto'"),

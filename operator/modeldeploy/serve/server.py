@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from functools import partial
 
 import uvloop
 
@@ -18,7 +19,7 @@ from modeldeploy.serve.faults import FaultInjector, FaultSettings
 from modeldeploy.serve.httpserver import HttpServer
 from modeldeploy.serve.metrics import ServeMetrics
 from modeldeploy.serve.rest.app import build_router
-from modeldeploy.serve.rest.common import error_response
+from modeldeploy.serve.rest.common import count_refusal, error_response
 
 log = logging.getLogger("modeldeploy.serve")
 
@@ -35,7 +36,12 @@ class ModelServer:
             ServeMetrics(config.model_name, config.model_version),
             FaultInjector(faults or FaultSettings()),
         )
-        self.http = HttpServer(build_router(self.dataplane), error_response, config.max_body_bytes)
+        self.http = HttpServer(
+            build_router(self.dataplane),
+            error_response,
+            config.http_limits,
+            on_refusal=partial(count_refusal, self.dataplane.metrics),
+        )
         self.port = config.port
 
     async def start(self) -> None:

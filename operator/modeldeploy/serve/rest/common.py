@@ -14,6 +14,7 @@ from modeldeploy.serve.batching import InferenceError, Outputs
 from modeldeploy.serve.dataplane import DataPlane, UnavailableError
 from modeldeploy.serve.faults import InjectedFaultError
 from modeldeploy.serve.httpserver import Request, Response
+from modeldeploy.serve.metrics import ServeMetrics
 from modeldeploy.serve.model import InvalidInputError, OnnxModel
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,20 @@ def parse_json(body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise BadRequestError("request body must be a JSON object")
     return document
+
+
+def protocol_of(path: str) -> str:
+    """The `protocol` label of a URL: v1 or v2 by its prefix, else http."""
+    for protocol in ("v1", "v2"):
+        if path == f"/{protocol}" or path.startswith(f"/{protocol}/"):
+            return protocol
+    return "http"
+
+
+def count_refusal(metrics: ServeMetrics, path: str, status: int) -> None:
+    """HttpServer's `on_refusal`: such answers count in `modeldeploy_requests_total` too,
+    or a client whose requests are all refused would not show in the error rate."""
+    metrics.refusal(protocol_of(path), status)
 
 
 class Codec(Protocol):
@@ -124,6 +139,17 @@ def model_not_found(request: Request, dataplane: DataPlane) -> Response | None:
             f"(this server serves version '{config.model_version}')",
         )
     return None
+
+
+def served_model(request: Request, dataplane: DataPlane) -> OnnxModel | Response:
+    """The model the URL names, or the answer instead: 404 for another model or version,
+    503 before the model is loaded."""
+    not_found = model_not_found(request, dataplane)
+    if not_found is not None:
+        return not_found
+    if dataplane.model is None:
+        return error_response(503, "the model is not loaded yet", retry_after=5)
+    return dataplane.model
 
 
 def model_readiness(dataplane: DataPlane, request: Request) -> Response:

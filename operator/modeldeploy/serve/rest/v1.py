@@ -65,5 +65,13 @@ def _array(values: list[Any], spec: TensorSpec) -> np.ndarray:
         raise InvalidInputError(f"input '{spec.name}': {err}") from None
 
 
+def live() -> Response:
+    """`GET /`, what KServe's v1 clients ask for liveness (`InferenceRESTClient.is_server_live`
+    checks `status == "alive"`): answered as KServe's model server does, whose `/` route is
+    `DataPlane.live` (kserve/kserve, python/kserve/kserve/protocol/rest/server.py and
+    python/kserve/kserve/protocol/dataplane.py)."""
+    return json_response({"status": "alive"})
+
+
 def list_models(dataplane: DataPlane) -> Response:
     return json_response({"models": [dataplane.config.model_name]})

@@ -18,15 +18,16 @@ from modeldeploy.serve.model import InvalidInputError, OnnxModel, TensorSpec
 from modeldeploy.serve.rest.common import (
     BadRequestError,
     dumps,
-    error_response,
     json_response,
-    model_not_found,
     parse_json,
+    served_model,
 )
 
 # Binary tensor extension: the JSON part's length; the raw tensors follow it.
 HEADER_LENGTH = "Inference-Header-Content-Length"
-EXTENSIONS = ["binary_tensor_data"]
+# The last two are Triton's, served by rest/triton.py (its repository index too, but not
+# load and unload, so not "model_repository").
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 
 
 @dataclass(frozen=True)
@@ -191,18 +192,16 @@ def ready(dataplane: DataPlane) -> Response:
 
 
 def model_metadata(dataplane: DataPlane, request: Request) -> Response:
-    not_found = model_not_found(request, dataplane)
-    if not_found is not None:
-        return not_found
-    if dataplane.model is None:
-        return error_response(503, "the model is not loaded yet", retry_after=5)
+    model = served_model(request, dataplane)
+    if isinstance(model, Response):
+        return model
     return json_response(
         {
             "name": dataplane.config.model_name,
             "versions": [dataplane.config.model_version],
             "platform": "onnxruntime_onnx",
-            "inputs": [_describe(spec) for spec in dataplane.model.inputs],
-            "outputs": [_describe(spec) for spec in dataplane.model.outputs],
+            "inputs": [_describe(spec) for spec in model.inputs],
+            "outputs": [_describe(spec) for spec in model.outputs],
         }
     )
 
