@@ -22,7 +22,13 @@ from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line, en
 from modeldeploy.sandbox.node.probes import run_exec
 from modeldeploy.sandbox.node.probing import ProbeHooks, supervise_probes
 from modeldeploy.sandbox.node.qos import qos_class
-from modeldeploy.sandbox.node.runtime import ContainerFiles, Exit, start_container, translate
+from modeldeploy.sandbox.node.runtime import (
+    ContainerFiles,
+    ContainerProcess,
+    Exit,
+    start_container,
+    translate,
+)
 from modeldeploy.sandbox.node.status import pod_conditions, pod_phase
 from modeldeploy.sandbox.node.volumes import (
     Fetch,
@@ -149,7 +155,8 @@ class PodWorker:
     async def _sleep_or_change(self, seconds: float) -> None:
         self._changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._changed.wait()
 
     async def event(self, kind: str, reason: str, message: str) -> None:
         """Records an event, at most once a minute for the same reason and message (a failing
@@ -455,21 +462,40 @@ class PodWorker:
         state.ready = probes and state.started and not spec.get("readinessProbe")
         self.mark_dirty()
         await self.event("Normal", "Started", f"Started container {state.name}")
-        probing = (
-            asyncio.create_task(supervise_probes(state, process, self._probe_hooks(state, env)))
-            if probes
-            else None
-        )
-        try:
-            result = await process.wait()
-        finally:
-            if probing is not None:
-                probing.cancel()
-                await asyncio.gather(probing, return_exceptions=True)
+        result = await self._wait_probing(state, process, env) if probes else await process.wait()
         state.ready = False
         state.state = {"terminated": terminated_state(state, files, result)}
         self.mark_dirty()
         return result
+
+    async def _wait_probing(
+        self, state: ContainerState, process: ContainerProcess, env: Mapping[str, str]
+    ) -> Exit:
+        """Waits for the run to end while its probes run; a failed liveness or startup verdict
+        stops it (then restartPolicy decides, as after any exit)."""
+        exited = asyncio.ensure_future(process.wait())
+        probing = asyncio.create_task(supervise_probes(state, self._probe_hooks(state, env)))
+        try:
+            await asyncio.wait({exited, probing}, return_when=asyncio.FIRST_COMPLETED)
+            if probing.done() and not exited.done():
+                if probing.exception() is not None:
+                    log.error(
+                        "pod %s/%s: probes failed: %r",
+                        self.namespace,
+                        self.name,
+                        probing.exception(),
+                    )
+                else:
+                    message = (
+                        f"Container {state.name} failed {probing.result()} probe, will be restarted"
+                    )
+                    await self.event("Normal", "Killing", message)
+                    await process.stop(self.grace_seconds())
+            return await exited
+        finally:
+            probing.cancel()
+            exited.cancel()
+            await asyncio.gather(probing, exited, return_exceptions=True)
 
     async def exec_in(
         self, state: ContainerState, env: Mapping[str, str], argv: Sequence[str], timeout: float
@@ -489,9 +515,7 @@ class PodWorker:
         def run_in_container(argv: Sequence[str], timeout: float) -> Awaitable[tuple[int, str]]:
             return self.exec_in(state, env, argv, timeout)
 
-        return ProbeHooks(
-            self.pod_ip, run_in_container, self.event, self.mark_dirty, self.grace_seconds
-        )
+        return ProbeHooks(self.pod_ip, run_in_container, self.event, self.mark_dirty)
 
     def grace_seconds(self) -> float:
         metadata = self.pod["metadata"]

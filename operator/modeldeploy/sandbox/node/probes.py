@@ -62,7 +62,8 @@ async def _tcp(action: Obj, pod_ip: str, container: Obj, timeout: float) -> Prob
     host = action.get("host") or pod_ip
     port = resolve_port(action.get("port", 0), container)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
         return ProbeResult(False, f"dial tcp {host}:{port}: i/o timeout")
     except OSError as error:
@@ -87,7 +88,8 @@ async def run_exec(
         start_new_session=True,
     )
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+        async with asyncio.timeout(timeout):
+            output, _ = await process.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)

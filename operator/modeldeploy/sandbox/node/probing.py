@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from modeldeploy.sandbox.node.container import ContainerState
 from modeldeploy.sandbox.node.probes import ExecRunner, ProbeState, probe_once
-from modeldeploy.sandbox.node.runtime import ContainerProcess
 
 ChangeHandler = Callable[[bool], Awaitable[None]]
 
@@ -21,7 +21,6 @@ class ProbeHooks:
     run_in_container: ExecRunner
     event: Callable[[str, str, str], Awaitable[None]]  # (type, reason, message)
     changed: Callable[[], None]  # the container's status changed
-    grace_seconds: Callable[[], float]
 
 
 async def _watch(
@@ -37,18 +36,12 @@ async def _watch(
         await asyncio.sleep(probe.period)
 
 
-async def supervise_probes(
-    state: ContainerState, process: ContainerProcess, hooks: ProbeHooks
+async def _watch_all(
+    state: ContainerState, hooks: ProbeHooks, restart: Callable[[str], None]
 ) -> None:
-    """Until cancelled (when the container ends): startup gates the others; readiness sets
-    `ready`; a failed startup or liveness probe stops the process so that it is restarted."""
+    """Startup gates the others; readiness sets `ready`; a failed startup or liveness verdict
+    calls `restart` with the probe's kind."""
     spec = state.spec
-
-    async def restart(kind: str) -> None:
-        message = f"Container {state.name} failed {kind} probe, will be restarted"
-        await hooks.event("Normal", "Killing", message)
-        await process.stop(hooks.grace_seconds())
-
     if spec.get("startupProbe"):
         started = asyncio.Event()
 
@@ -58,12 +51,15 @@ async def supervise_probes(
                 hooks.changed()
                 started.set()
             else:
-                await restart("startup")
+                restart("startup")
 
         startup = ProbeState(spec["startupProbe"], healthy=False)
         task = asyncio.create_task(_watch(startup, "Startup", state, hooks, startup_changed))
-        await started.wait()
-        task.cancel()
+        try:
+            await started.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     checks = []
     if spec.get("readinessProbe"):
 
@@ -80,8 +76,32 @@ async def supervise_probes(
 
         async def liveness_changed(healthy: bool) -> None:
             if not healthy:
-                await restart("liveness")
+                restart("liveness")
 
         liveness = ProbeState(spec["livenessProbe"], healthy=True)
         checks.append(_watch(liveness, "Liveness", state, hooks, liveness_changed))
     await asyncio.gather(*checks)
+
+
+async def supervise_probes(state: ContainerState, hooks: ProbeHooks) -> str:
+    """Probes one run of a container until a startup or liveness verdict fails, and returns
+    which one ("startup"/"liveness"): the caller, which owns the process, restarts it. The
+    probes never stop the process themselves, so the caller's cancellation (the container
+    ended) cannot meet a probe that is still waiting for the same process to exit."""
+    verdict: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def restart(kind: str) -> None:
+        if not verdict.done():
+            verdict.set_result(kind)
+
+    watching = asyncio.create_task(_watch_all(state, hooks, restart))
+    try:
+        pending: set[asyncio.Future[Any]] = {verdict, watching}
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if watching.done() and not verdict.done():
+            watching.result()  # raises what stopped the probes
+            await asyncio.Future()  # every probe ended (none left): wait to be cancelled
+        return verdict.result()
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)

@@ -102,7 +102,8 @@ class ContainerProcess:
             return
         self._signal_group(signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout=max(grace, 0))
+            async with asyncio.timeout(max(grace, 0)):
+                await asyncio.shield(self.process.wait())
         except TimeoutError:
             self._signal_group(signal.SIGKILL)
             await self.process.wait()
@@ -122,7 +123,8 @@ async def _until_closed(fd: int) -> None:
     pipe = os.fdopen(fd, "rb", buffering=0)
     transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
     try:
-        await asyncio.wait_for(reader.read(), START_TIMEOUT)
+        async with asyncio.timeout(START_TIMEOUT):
+            await reader.read()
     except TimeoutError:
         pass
     finally:
