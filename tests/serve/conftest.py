@@ -39,6 +39,18 @@ def linear_model(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def fixed_batch_model(path: Path) -> Path:
+    """`input` float32 [2, 64] -> `doubled` float32 [2, 64]: no dynamic batch axis."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["input", "input"], ["doubled"])],
+        "fixed",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2, FEATURES])],
+        [helper.make_tensor_value_info("doubled", TensorProto.FLOAT, [2, FEATURES])],
+    )
+    _save(graph, path)
+    return path
+
+
 def token_model(path: Path) -> Path:
     """Two int64 inputs [batch, seq] (like a transformer's) -> `masked` float32 [batch, seq]
     and `total` float32 [batch, 1]; the sequence axis is dynamic."""

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import requests
 import tritonclient.http as triton
+from kserve.inference_client import InferenceRESTClient, RESTConfig
 from tritonclient.utils import InferenceServerException
 
 from tests.fixtures.models import default_data_dir, digits_mlp
-from tests.serve.conftest import FEATURES, RunningServer, config_for
+from tests.serve.conftest import (
+    FEATURES,
+    RunningServer,
+    config_for,
+    fixed_batch_model,
+    linear_model,
+)
 
 
 def _direct(model_path: str, rows: np.ndarray) -> np.ndarray:
@@ -178,3 +188,114 @@ def test_the_trained_digits_model_classifies_like_onnxruntime_through_tritonclie
         running.close()
     np.testing.assert_allclose(logits, _direct(str(digits.model), rows), rtol=1e-5, atol=1e-5)
     assert (logits.argmax(axis=1) == labels).mean() > 0.9
+
+
+def test_tritonclient_reads_the_model_config_and_the_repository_index(
+    linear_server: RunningServer,
+) -> None:
+    client = triton.InferenceServerClient(linear_server.url.removeprefix("http://"))
+    try:
+        config = client.get_model_config("digits")
+        assert config == client.get_model_config("digits", model_version="3")
+        index = client.get_model_repository_index()
+        with pytest.raises(InferenceServerException, match="'other' is not served here"):
+            client.get_model_config("other")
+    finally:
+        client.close()
+    assert (config["name"], config["platform"], config["backend"]) == (
+        "digits",
+        "onnxruntime_onnx",
+        "onnxruntime",
+    )
+    # Dynamic batching: the batch axis is left out of dims, as in Triton.
+    assert config["max_batch_size"] == linear_server.server.config.max_batch_size
+    assert [(t["name"], t["data_type"], t["dims"]) for t in config["input"]] == [
+        ("input", "TYPE_FP32", [FEATURES])
+    ]
+    assert [(t["name"], t["data_type"], t["dims"]) for t in config["output"]] == [
+        ("logits", "TYPE_FP32", [10])
+    ]
+    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 2000
+    assert config["version_policy"] == {"specific": {"versions": [3]}}
+    assert config["instance_group"][0]["kind"] == "KIND_CPU"
+    assert index == [{"name": "digits", "version": "3", "state": "READY", "reason": ""}]
+
+
+def test_a_model_without_a_batch_axis_has_no_max_batch_size(tmp_path: Path) -> None:
+    running = RunningServer(config_for(fixed_batch_model(tmp_path / "fixed.onnx"))).load()
+    client = triton.InferenceServerClient(running.url.removeprefix("http://"))
+    try:
+        config = client.get_model_config("digits")
+    finally:
+        client.close()
+        running.close()
+    assert config["max_batch_size"] == 0
+    assert "dynamic_batching" not in config
+    assert config["input"][0]["dims"] == [2, FEATURES]
+
+
+def test_tritonclient_statistics_count_requests_rows_and_batches(
+    tmp_path: Path,
+) -> None:
+    running = RunningServer(config_for(linear_model(tmp_path / "m.onnx"))).load()
+    client = triton.InferenceServerClient(running.url.removeprefix("http://"))
+    try:
+        before = client.get_inference_statistics("digits")["model_stats"][0]
+        for rows in (1, 5, 1):  # one at a time: each runs as a batch of its own
+            tensor = triton.InferInput("input", [rows, FEATURES], "FP32")
+            tensor.set_data_from_numpy(np.zeros((rows, FEATURES), np.float32))
+            client.infer("digits", [tensor])
+        wrong = triton.InferInput("input", [1, 3], "FP32")
+        wrong.set_data_from_numpy(np.zeros((1, 3), np.float32))
+        with pytest.raises(InferenceServerException):
+            client.infer("digits", [wrong])
+        every = client.get_inference_statistics()
+        by_version = client.get_inference_statistics("digits", model_version="3")
+        with pytest.raises(InferenceServerException, match="'other' is not served here"):
+            client.get_inference_statistics("other")
+    finally:
+        client.close()
+        running.close()
+    assert before["inference_count"] == 0  # the warm-up is no inference request
+    assert every == by_version
+    (stats,) = every["model_stats"]
+    assert (stats["name"], stats["version"]) == ("digits", "3")
+    assert stats["inference_count"] == 7
+    assert stats["execution_count"] == 3
+    assert stats["last_inference"] > 0
+    inference = stats["inference_stats"]
+    assert (inference["success"]["count"], inference["fail"]["count"]) == (3, 1)
+    assert inference["success"]["ns"] > inference["compute_infer"]["ns"] > 0
+    assert [(b["batch_size"], b["compute_infer"]["count"]) for b in stats["batch_stats"]] == [
+        (1, 2),
+        (5, 1),
+    ]
+
+
+def test_kserve_inference_rest_client_v1_and_v2(linear_server: RunningServer) -> None:
+    rows = np.random.default_rng(3).normal(size=(2, FEATURES)).astype(np.float32)
+
+    async def calls() -> tuple[bool, bool, bool, bool, Any]:
+        v1 = InferenceRESTClient(RESTConfig(protocol="v1", timeout=10))
+        v2 = InferenceRESTClient(RESTConfig(protocol="v2", timeout=10))
+        try:
+            predicted = await v1.infer(
+                linear_server.url, {"instances": rows.tolist()}, model_name="digits"
+            )
+            return (
+                await v1.is_server_live(linear_server.url),
+                await v1.is_model_ready(linear_server.url, "digits"),
+                await v2.is_server_live(linear_server.url),
+                await v2.is_model_ready(linear_server.url, "digits"),
+                predicted,
+            )
+        finally:
+            await v1.close()
+            await v2.close()
+
+    *health, predicted = asyncio.run(calls())
+    assert health == [True, True, True, True]
+    expected = _direct(str(linear_server.server.config.model_file), rows)
+    np.testing.assert_allclose(
+        np.array(predicted["predictions"], np.float32), expected, rtol=1e-5, atol=1e-5
+    )

@@ -66,6 +66,7 @@ def document(model_name: str, model: OnnxModel | None) -> dict[str, Any]:
         "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
     }
     paths = {
+        "/": _get('Liveness (KServe v1: {"status": "alive"})', _OBJECT),
         "/v2": _get("Server metadata", _OBJECT),
         "/v2/health/live": _get("Liveness", _OBJECT),
         "/v2/health/ready": _get("Readiness (after the warm-up inference)", _OBJECT, 503),
@@ -76,6 +77,25 @@ def document(model_name: str, model: OnnxModel | None) -> dict[str, Any]:
         "/v2/models/{name}/ready": {
             **_get("Model readiness", ready, 404, 503),
             "parameters": [name_param],
+        },
+        "/v2/models/{name}/config": {
+            **_get("Model configuration (Triton's extension)", _OBJECT, 404, 503),
+            "parameters": [name_param],
+        },
+        "/v2/models/stats": _get("Statistics of every model (Triton's extension)", _OBJECT),
+        "/v2/models/{name}/stats": {
+            **_get("Model statistics (Triton's extension)", _OBJECT, 404),
+            "parameters": [name_param],
+        },
+        "/v2/repository/index": {
+            "post": {
+                "summary": "Models of the repository: this server's one (Triton's extension)",
+                "requestBody": {
+                    "required": False,
+                    **_json({"type": "object", "properties": {"ready": {"type": "boolean"}}}),
+                },
+                "responses": _responses({"type": "array", "items": _OBJECT}, 400),
+            }
         },
         "/v2/models/{name}/infer": {**v2_infer, "parameters": [name_param]},
         "/v2/models/{name}/versions/{version}/infer": {
