@@ -174,6 +174,7 @@ class _Connection(asyncio.Protocol):
         self._refused = False  # a refusal is queued: nothing more is read
         self._paused = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0  # loop time of the last read or answer
         self._head_timer: asyncio.TimerHandle | None = None
         self._head = bytearray()  # an incomplete request head, not yet fed to the parser
         self._in_head = True  # the next bytes belong to a request head
@@ -208,7 +209,6 @@ class _Connection(asyncio.Protocol):
             if self._dropped > _DISCARD_LIMIT:
                 self.close()
             return
-        self._cancel_idle_timer()
         if self._closing or self._refused:
             return
         view = memoryview(data)
@@ -485,9 +485,24 @@ class _Connection(asyncio.Protocol):
             self._head_timer = None
 
     def _arm_idle_timer(self) -> None:
-        self._cancel_idle_timer()
+        """Idle from now: closed after KEEP_ALIVE_S with no read and no answer. One timer,
+        pushed back only when it fires: a new timer for every read would cost a timer
+        (and a heap push) per read, however small the read."""
         loop = asyncio.get_running_loop()
-        self._idle_timer = loop.call_later(KEEP_ALIVE_S, self.close_if_idle)
+        self._idle_since = loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = loop.call_later(KEEP_ALIVE_S, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        if self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        left = self._idle_since + KEEP_ALIVE_S - loop.time()
+        if self.busy or left > 0:
+            self._idle_timer = loop.call_later(left if left > 0 else KEEP_ALIVE_S, self._idle_check)
+        else:
+            self.close()
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:
