@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.sandbox.cluster.conftest import Cluster, wait_for
+from tests.sandbox.cluster.conftest import Cluster, is_ready, processes_with, wait_for
+from tests.sandbox.cluster.test_node_agent import ready, start_node
+from tests.sandbox.conftest import SandboxApi
 
 
 def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
@@ -59,3 +64,94 @@ def test_a_failed_liveness_probe_restarts_with_back_off_without_a_readiness_prob
         e.message == "Container worker failed liveness probe, will be restarted" for e in killing
     )
     assert not any("nsenter" in (e.message or "") for e in events)
+
+
+def node_config(path: Path, taint_value: str) -> Path:
+    path.write_text(
+        "nodes:\n  - name: edge\n    capacity: {cpu: '2', memory: 4Gi}\n"
+        f"    taints: [{{key: pool, value: {taint_value}, effect: PreferNoSchedule}}]\n"
+    )
+    return path
+
+
+def taints_of(cluster: Cluster) -> set[tuple[str, str, str]]:
+    taints = cluster.core.read_node("edge").spec.taints or []
+    return {(t.key, t.value or "", t.effect) for t in taints}
+
+
+@pytest.mark.slow
+def test_a_stopping_agent_marks_pods_not_ready_first_and_keeps_taints_others_set(
+    sandbox_api: SandboxApi, tmp_path: Path
+) -> None:
+    # The node lifecycle controller's 40 s grace: only the agent itself marks the pod.
+    cluster = Cluster(sandbox_api, with_node=False)
+    cluster.start()
+    core = cluster.core
+    marker = f"graceful-{uuid.uuid4().hex[:8]}"
+    release = tmp_path / "shared" / "release"
+    # On SIGTERM the container holds on until the test has seen the pod not ready.
+    script = (
+        f"trap 'while [ ! -f /shared/release ]; do sleep 0.05; done; exit 0' TERM; "
+        f"sleep 300 & wait $!; : {marker}"
+    )
+    container = {
+        "name": "app",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+    }
+    volumes = [
+        {"name": "shared", "hostPath": {"path": str(release.parent), "type": "DirectoryOrCreate"}}
+    ]
+    agent = start_node(sandbox_api, tmp_path / "node", node_config(tmp_path / "a.yaml", "edge"))
+    try:
+        wait_for(lambda: ready(core) == "True" or None, "the edge node Ready")
+        core.create_namespaced_pod("default", pod("graceful", [container], volumes=volumes))
+        wait_for(lambda: is_ready(core.read_namespaced_pod("graceful", "default")), "pod Ready")
+        # Others' taints and a cordon, as `kubectl taint` and `kubectl cordon` set them.
+        others = [{"key": "team", "value": "ml", "effect": "NoSchedule"}]
+        current = [t.to_dict() for t in core.read_node("edge").spec.taints]
+        core.patch_node("edge", {"spec": {"taints": current + others, "unschedulable": True}})
+
+        agent.send_signal(signal.SIGTERM)
+        seen = wait_for(
+            lambda: (
+                (p := core.read_namespaced_pod("graceful", "default")) and not is_ready(p) and p
+            ),
+            "the pod not ready",
+            20,
+        )
+        assert processes_with(marker), "the pod was marked not ready only after its process ended"
+        assert seen.status.container_statuses[0].ready is False
+        release.touch()
+        assert agent.wait(timeout=30) == 0
+        assert processes_with(marker) == []
+        stopped = core.read_namespaced_pod("graceful", "default").status
+        assert not is_ready(core.read_namespaced_pod("graceful", "default"))
+        assert stopped.container_statuses[0].state.terminated.exit_code == 0
+
+        # Registered again with a changed own taint: the others' taints and the cordon stay.
+        agent = start_node(sandbox_api, tmp_path / "node", node_config(tmp_path / "b.yaml", "v2"))
+        wait_for(lambda: ready(core) == "True" or None, "the edge node Ready again")
+        wait_for(
+            lambda: (
+                taints_of(cluster)
+                == {("team", "ml", "NoSchedule"), ("pool", "v2", "PreferNoSchedule")}
+                or None
+            ),
+            "own taint updated, others kept",
+        )
+        assert core.read_node("edge").spec.unschedulable is True
+        again = wait_for(
+            lambda: (s := status_of(cluster, "graceful", "app")) and s.state.running and s,
+            "the pod running again",
+        )
+        assert again.restart_count == 1
+        assert again.last_state.terminated.exit_code == 0  # as recorded at the shutdown
+    finally:
+        release.touch()
+        if agent.poll() is None:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=30)
+        cluster.stop()
+    assert processes_with(marker) == []

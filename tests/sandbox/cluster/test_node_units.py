@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from modeldeploy.sandbox.node.config import with_own_taints
 from modeldeploy.sandbox.node.env import ConfigError, container_env, expand
 from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line
 from modeldeploy.sandbox.node.ips import PodAddresses, listening_addresses
@@ -186,3 +187,16 @@ def test_projected_token_sources_are_reported_as_skipped() -> None:
     expected = 'volume "kube-api-access-x1": serviceAccountToken "token"'
     assert skipped_token_sources(pod) == [expected]
     assert skipped_token_sources({"spec": {}}) == []
+
+
+def test_registration_sets_only_the_agents_own_taints() -> None:
+    own = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    current = [
+        {"key": "nvidia.com/gpu", "value": "old", "effect": "NoSchedule"},
+        {"key": "nvidia.com/gpu", "value": "x", "effect": "NoExecute"},  # another effect: not ours
+        {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+        {"key": "team", "value": "ml", "effect": "NoSchedule"},
+    ]
+    assert with_own_taints(current, own) == [*current[1:], *own]
+    assert with_own_taints([], own) == own
+    assert with_own_taints(current[2:], []) == current[2:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import platform
 import shutil
@@ -36,7 +37,7 @@ from modeldeploy.sandbox.controllers.client import (
 )
 from modeldeploy.sandbox.controllers.clock import format_micro_time, format_time, utc_now
 from modeldeploy.sandbox.controllers.informer import Informer
-from modeldeploy.sandbox.node.config import NodeConfig, default_nodes
+from modeldeploy.sandbox.node.config import NodeConfig, default_nodes, with_own_taints
 from modeldeploy.sandbox.node.env import decode_secret
 from modeldeploy.sandbox.node.ips import PodAddresses
 from modeldeploy.sandbox.node.pod import NodeRuntime, PodWorker
@@ -228,14 +229,30 @@ class NodeAgent:
             except ApiError as error:
                 if error.status != 409:
                     raise
-                await self.client.merge_patch(
-                    NODES.path(name=config.name),
-                    {"metadata": body["metadata"], "spec": {"taints": config.taints or None}},
-                )
-                await self.client.merge_patch(
-                    NODES.path(name=config.name, subresource="status"), {"status": body["status"]}
-                )
+                await self._update_registration(config, body)
         await self._ensure_lease_namespace()
+
+    async def _update_registration(self, config: NodeConfig, body: Obj) -> None:
+        """An existing Node: labels and status from this agent; of the taints only its own
+        (read-modify-write guarded by resourceVersion, retried on a conflict)."""
+        path = NODES.path(name=config.name)
+        for attempt in itertools.count():
+            node = await self.client.get(path)
+            taints = with_own_taints(
+                list((node.get("spec") or {}).get("taints") or []), config.taints
+            )
+            metadata = {**body["metadata"], "resourceVersion": node["metadata"]["resourceVersion"]}
+            try:
+                await self.client.merge_patch(
+                    path, {"metadata": metadata, "spec": {"taints": taints or None}}
+                )
+                break
+            except ApiError as error:
+                if error.status != 409 or attempt >= 5:
+                    raise
+        await self.client.merge_patch(
+            NODES.path(name=config.name, subresource="status"), {"status": body["status"]}
+        )
 
     async def _ensure_lease_namespace(self) -> None:
         try:
@@ -336,7 +353,11 @@ class NodeAgent:
                     shutil.rmtree(folder, ignore_errors=True)
 
     async def shutdown(self) -> None:
-        """Stops every container (SIGTERM, a short grace, SIGKILL); pods stay in the API."""
+        """Marks every pod not ready in the API, then stops every container (SIGTERM, a short
+        grace, SIGKILL) and records how each ended; pods stay in the API and run again when
+        the agent comes back. (Keeping containers running across an agent restart, as a
+        kubelet does, would need a runtime that outlives the agent, as containerd does.)"""
+        await asyncio.gather(*(worker.mark_not_ready() for worker in self.workers.values()))
         tasks = list(self.tasks.values())
         for task in tasks:
             task.cancel()

@@ -24,6 +24,16 @@ class NodeConfig:
     taints: list[dict[str, str]] = field(default_factory=list)
 
 
+def with_own_taints(current: list[dict[str, Any]], own: list[dict[str, str]]) -> list[Any]:
+    """The Node's taints after this agent (re)registers: its own taints (those of its config,
+    by key and effect, as `kubectl taint` identifies one) set to the config's values, every
+    other taint (cordon's `unschedulable`, `kubectl taint`, the node lifecycle controller's)
+    kept as it is."""
+    mine = {(taint["key"], taint["effect"]) for taint in own}
+    others = [t for t in current if (t.get("key"), t.get("effect")) not in mine]
+    return [*others, *own]
+
+
 def _host_capacity() -> dict[str, str]:
     memory_kib = 8 * 2**20
     meminfo = Path("/proc/meminfo")

@@ -43,6 +43,7 @@ from modeldeploy.sandbox.node.volumes import (
 log = logging.getLogger(__name__)
 
 EVENT_REPEAT_SECONDS = 60.0
+PUBLISH_ON_SHUTDOWN_SECONDS = 5.0
 _VOLUME_RETRIES: tuple[type[Exception], ...] = (VolumeError, *API_ERRORS)
 _CONFIG_RETRIES: tuple[type[Exception], ...] = (ConfigError, VolumeError, *API_ERRORS)
 COMPONENT = "kubelet"
@@ -95,6 +96,7 @@ class PodWorker:
         self.deletion = asyncio.Event()
         self._events: dict[tuple[str, str], float] = {}
         self.removed = False
+        self.stopping = False  # the agent is shutting down: nothing is ready any more
         # A pod that ended before the agent restarted keeps its final status untouched.
         self.finished_before = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         self._adopt_previous_run(pod.get("status") or {})
@@ -111,7 +113,10 @@ class PodWorker:
                 before.get("state") or {}
             )
             state.restart_count = int(before.get("restartCount") or 0) + (1 if ran else 0)
-            if ran:
+            recorded = (before.get("state") or {}).get("terminated")
+            if recorded:  # stopped by the agent's shutdown, which recorded how it ended
+                state.last_state = {"terminated": recorded}
+            elif ran:
                 state.last_state = {
                     "terminated": {
                         "exitCode": 137,
@@ -180,6 +185,9 @@ class PodWorker:
     def current_status(self) -> dict[str, Any]:
         init_statuses = [s.status() for s in self.init_states]
         statuses = [s.status() for s in self.states]
+        if self.stopping:
+            for container_status in statuses:
+                container_status["ready"] = False
         phase = pod_phase(self.restart_policy, init_statuses, statuses, self.init_done)
         previous = (self.pod.get("status") or {}).get("conditions") or []
         conditions = pod_conditions(
@@ -245,6 +253,9 @@ class PodWorker:
             await self.deletion.wait()
             lifecycle.cancel()
             await asyncio.gather(lifecycle, return_exceptions=True)
+            if not self.removed:
+                for state in self._running():
+                    await self.event("Normal", "Killing", f"Stopping container {state.name}")
             await self.stop_containers(0 if self.removed else self.grace_seconds())
             await self._record_stopped()
             if not self.removed:
@@ -252,9 +263,29 @@ class PodWorker:
             self.remove_files()
         finally:
             lifecycle.cancel()
+            await asyncio.gather(lifecycle, return_exceptions=True)
             await self.stop_containers(shutdown_grace)
+            if not self.deletion.is_set():  # the agent stops: say how its containers ended
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PUBLISH_ON_SHUTDOWN_SECONDS):
+                        await self._record_stopped()
             publisher.cancel()
-            await asyncio.gather(lifecycle, publisher, return_exceptions=True)
+            await asyncio.gather(publisher, return_exceptions=True)
+
+    async def mark_not_ready(self) -> None:
+        """Before the agent stops the containers: Ready=False and no container ready in the
+        API, so that no Service sends traffic to a pod about to lose its processes (the
+        kubelet's way on a graceful node shutdown). Bounded: an absent API server does not
+        hold up the shutdown."""
+        self.stopping = True
+        for state in [*self.init_states, *self.states]:
+            state.ready = False
+        with contextlib.suppress(TimeoutError, *API_ERRORS):
+            async with asyncio.timeout(PUBLISH_ON_SHUTDOWN_SECONDS):
+                await self.publish()
+
+    def _running(self) -> list[ContainerState]:
+        return [s for s in [*self.init_states, *self.states] if "running" in s.state]
 
     def _report_failure(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -262,8 +293,8 @@ class PodWorker:
             log.error("pod %s/%s stopped progressing: %r", self.namespace, self.name, error)
 
     async def _record_stopped(self) -> None:
-        for state in [*self.init_states, *self.states]:
-            if state.process is not None and "running" in state.state:
+        for state in self._running():
+            if state.process is not None:
                 result = await state.process.wait()
                 state.ready = False
                 state.state = {"terminated": terminated_state(state, state.process.files, result)}
