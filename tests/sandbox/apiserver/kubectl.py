@@ -1,4 +1,5 @@
-"""Running the real kubectl (v1.35, installed by `make tools`) against a sandbox."""
+"""Running the real kubectl (v1.35, and v1.33 as `kubectl-1.33`; both installed by `make tools`)
+against a sandbox."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from typing import Any
 from tests.sandbox.conftest import SandboxApi
 
 KUBECTL = Path(sys.prefix) / "tools" / "bin" / "kubectl"
+# The older release the tests also run where kubectl's behaviour changed between versions.
+OLD_KUBECTL = KUBECTL.with_name("kubectl-1.33")
 _TIMEOUT = 60
 
 
 class Kubectl:
-    def __init__(self, api: SandboxApi) -> None:
+    def __init__(self, api: SandboxApi, binary: Path = KUBECTL) -> None:
+        self.binary = binary
         self.env = {
             **os.environ,
             "KUBECONFIG": str(api.kubeconfig),
@@ -26,7 +30,7 @@ class Kubectl:
 
     def _exec(self, args: tuple[str, ...], stdin: str | None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(KUBECTL), *args],
+            [str(self.binary), *args],
             input=stdin,
             capture_output=True,
             text=True,
@@ -53,7 +57,7 @@ class Kubectl:
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [str(KUBECTL), *args],
+            [str(self.binary), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

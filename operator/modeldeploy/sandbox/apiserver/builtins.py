@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from modeldeploy.sandbox.apiserver.errors import FieldCause
+from modeldeploy.sandbox.apiserver import defaults
+from modeldeploy.sandbox.apiserver.errors import FieldCause, bad_value
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -16,7 +17,25 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _LABEL_NAMED = frozenset({"Namespace", "Service"})
 
 
+# pkg/apis/rbac/validation: RBAC names are path segments (ValidateRBACName), so
+# "system:aggregate-to-admin" is valid.
+_PATH_SEGMENT_NAMED = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
+def _path_segment_causes(name: str) -> list[FieldCause]:
+    """apimachinery's path.IsValidPathSegmentName."""
+    if name in (".", ".."):
+        return [FieldCause("metadata.name", f'Invalid value: "{name}": may not be \'{name}\'')]
+    return [
+        FieldCause("metadata.name", f'Invalid value: "{name}": may not contain \'{bad}\'')
+        for bad in ("/", "%")
+        if bad in name
+    ]
+
+
 def name_causes(kind: str, name: str) -> list[FieldCause]:
+    if kind in _PATH_SEGMENT_NAMED:
+        return _path_segment_causes(name)
     if kind in _LABEL_NAMED:
         pattern, limit, what, chars = _DNS_LABEL, 63, "label", "characters or '-'"
     else:
@@ -124,12 +143,6 @@ def _required(obj: dict[str, Any], path: str, where: str = "") -> list[FieldCaus
 
 
 def _pod_spec(spec: dict[str, Any], path: str) -> list[FieldCause]:
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
     causes: list[FieldCause] = []
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
@@ -141,23 +154,15 @@ def _pod_spec(spec: dict[str, Any], path: str) -> list[FieldCause]:
                 causes.append(FieldCause(where, "Invalid value: must be an object"))
                 continue
             causes += _required(container, "name", where) + _required(container, "image", where)
-            image = str(container.get("image", ""))
-            latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
-            container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
-            container.setdefault("terminationMessagePath", "/dev/termination-log")
-            container.setdefault("terminationMessagePolicy", "File")
-            container.setdefault("resources", {})
-            for port in container.get("ports") or []:
-                if isinstance(port, dict):
-                    port.setdefault("protocol", "TCP")
     return causes
 
 
 def _pod(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
-    spec = obj.setdefault("spec", {})
+    defaults.pod(obj, creating)
+    spec = obj["spec"]
     causes = _pod_spec(spec, "spec")
     if creating:
-        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        obj["status"] = {"phase": "Pending", "qosClass": defaults.qos_class(spec)}
     return causes
 
 
@@ -177,15 +182,16 @@ def _template_causes(obj: dict[str, Any]) -> list[FieldCause]:
             causes.append(
                 FieldCause(
                     "spec.template.metadata.labels",
-                    f"Invalid value: {labels}: `selector` does not match template `labels`",
+                    f"Invalid value: {bad_value(labels)}: "
+                    "`selector` does not match template `labels`",
                 )
             )
     return causes
 
 
 def _replicated(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("replicas", 1)
+    defaults.replicaset(obj)
+    spec = obj["spec"]
     replicas = spec.get("replicas")
     causes = _template_causes(obj)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
@@ -201,22 +207,13 @@ def _replicated(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
 
 
 def _deployment(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault(
-        "strategy",
-        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-    )
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("progressDeadlineSeconds", 600)
+    defaults.deployment(obj)
     return _replicated(obj, creating)
 
 
 def _job(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
-    spec = obj.setdefault("spec", {})
-    for field, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6)):
-        spec.setdefault(field, value)
-    spec.setdefault("completionMode", "NonIndexed")
-    spec.setdefault("suspend", False)
+    defaults.job(obj)
+    spec = obj["spec"]
     template = spec.setdefault("template", {})
     template_spec = template.setdefault("spec", {})
     if creating and not spec.get("manualSelector"):
@@ -228,6 +225,7 @@ def _job(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
         template.setdefault("metadata", {}).setdefault("labels", {}).update(
             {**labels, "batch.kubernetes.io/job-name": name, "job-name": name}
         )
+    defaults.job_labels(obj)
     causes = _template_causes(obj)
     if template_spec.get("restartPolicy") not in ("Never", "OnFailure"):
         causes.append(
@@ -244,9 +242,8 @@ def _job(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
 
 
 def _service(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("type", "ClusterIP")
-    spec.setdefault("sessionAffinity", "None")
+    defaults.service(obj)
+    spec = obj["spec"]
     # The ClusterIP is allocated by ApiService (clusterips.py): it depends on the other Services.
     causes: list[FieldCause] = []
     for index, port in enumerate(spec.get("ports") or []):
@@ -254,9 +251,6 @@ def _service(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
             causes.append(
                 FieldCause(f"spec.ports[{index}].port", "Required value", "FieldValueRequired")
             )
-            continue
-        port.setdefault("protocol", "TCP")
-        port.setdefault("targetPort", port["port"])
     if creating:
         obj["status"] = {"loadBalancer": {}}
     return causes

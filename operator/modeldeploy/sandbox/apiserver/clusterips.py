@@ -8,23 +8,17 @@ and a restarted API server finds the same addresses taken.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Collection
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 from typing import Any
 
-from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
+from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause, bad_value
 from modeldeploy.sandbox.network import SERVICE_NETWORK
 
 HEADLESS = "None"
 _VALID_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 _RANDOM = random.Random()
-
-
-def _value(value: Any) -> str:
-    """A value as field errors show it (Go's JSON rendering)."""
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _static_band(size: int) -> int:
@@ -84,14 +78,14 @@ def _shape_causes(spec: dict[str, Any]) -> list[FieldCause]:
         return [
             FieldCause(
                 "spec.clusterIPs",
-                f"Invalid value: {_value(ips)}: first value must match `clusterIP`",
+                f"Invalid value: {bad_value(ips)}: first value must match `clusterIP`",
             )
         ]
     if not ip and ips:
         return [
             FieldCause(
                 "spec.clusterIPs",
-                f"Invalid value: {_value(ips)}: must be empty when `clusterIP` is not specified",
+                f"Invalid value: {bad_value(ips)}: must be empty when `clusterIP` is not specified",
             )
         ]
     if len(ips) > 1:
@@ -99,12 +93,12 @@ def _shape_causes(spec: dict[str, Any]) -> list[FieldCause]:
         return [
             FieldCause(
                 "spec.clusterIPs",
-                f"Invalid value: {_value(ips)}: this cluster is not configured for dual-stack "
+                f"Invalid value: {bad_value(ips)}: this cluster is not configured for dual-stack "
                 "services: may hold one value only",
             )
         ]
     if ip and ip != HEADLESS and _address(ip) is None:
-        return [FieldCause("spec.clusterIPs[0]", f"Invalid value: {_value(ip)}: {_VALID_IP}")]
+        return [FieldCause("spec.clusterIPs[0]", f"Invalid value: {bad_value(ip)}: {_VALID_IP}")]
     return []
 
 
@@ -133,7 +127,7 @@ def _claim(spec: dict[str, Any], in_use: Collection[str]) -> list[FieldCause]:
     return [
         FieldCause(
             "spec.clusterIPs",
-            f"Invalid value: {_value([wanted])}: failed to allocate IP {wanted}: {why}",
+            f"Invalid value: {bad_value([wanted])}: failed to allocate IP {wanted}: {why}",
         )
     ]
 
@@ -166,7 +160,7 @@ def admit(
     if ips[0] != old_spec["clusterIPs"][0]:
         return [
             FieldCause(
-                "spec.clusterIPs[0]", f"Invalid value: {_value(ips)}: may not change once set"
+                "spec.clusterIPs[0]", f"Invalid value: {bad_value(ips)}: may not change once set"
             )
         ]
     return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +28,24 @@ class FieldCause:
     field: str
     message: str
     reason: str = "FieldValueInvalid"
+
+
+def bad_value(value: Any) -> str:
+    """A value as a `field.Error` prints it (Go's `%v`/`%q`/`%#v`): numbers and booleans plain,
+    strings quoted, null, maps of strings as `map[string]string{"k":"v"}`.
+
+    (Upstream prints other structs with `%#v` of its internal Go types; here they are JSON.)
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        pairs = ", ".join(f"{json.dumps(k)}:{json.dumps(value[k])}" for k in sorted(value))
+        return "map[string]string{" + pairs + "}"
+    return json.dumps(value, separators=(",", ":"), sort_keys=isinstance(value, dict))
 
 
 class ApiError(Exception):
@@ -56,7 +75,8 @@ class ApiError(Exception):
             "code": self.code,
         }
         if self.details:
-            body["details"] = self.details
+            # StatusDetails' fields are all omitempty (an empty group is the core group).
+            body["details"] = {k: v for k, v in self.details.items() if v not in ("", None, [])}
         return body
 
 

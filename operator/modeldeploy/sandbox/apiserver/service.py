@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modeldeploy.sandbox.apiserver import builtins, clusterips, customresources, errors, events
+from modeldeploy.sandbox.apiserver import (
+    builtins,
+    clusterips,
+    customresources,
+    defaults,
+    errors,
+    events,
+    immutable,
+)
 from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH, server_side_apply
 from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
 from modeldeploy.sandbox.apiserver.options import DeleteOptions
@@ -33,6 +41,11 @@ SERVICE_KEY: Key = ("", "services")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _SYSTEM_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
+
+
+def random_suffix() -> str:
+    """Five characters as utilrand.String gives them (generateName, volume names)."""
+    return "".join(random.choices(_NAME_SUFFIX_ALPHABET, k=5))
 
 
 def now() -> str:
@@ -69,6 +82,11 @@ class ApiService:
         self._on_change: list[Callable[[Change], None]] = []
         # Warnings for the request being served (reset by the HTTP layer before each call).
         self.warnings: list[str] = []
+        # Admission plugins run first on every create and update: (type, object, old) ->
+        # None, mutating the object or raising an ApiError (the server adds its auth plugins).
+        self.admission_plugins: list[
+            Callable[[ResourceType, dict[str, Any], dict[str, Any] | None], None]
+        ] = []
         self._custom: dict[tuple[str, str, str], ResourceType] = {}
         self._builtin = {(t.group, t.version, t.plural): t for t in BUILTIN_TYPES}
         self.refresh_custom_types()
@@ -235,8 +253,7 @@ class ApiService:
         namespace = self._check_namespace(rt, namespace, meta)
         name = meta.get("name")
         if not name and meta.get("generateName"):
-            suffix = "".join(random.choices(_NAME_SUFFIX_ALPHABET, k=5))
-            name = meta["name"] = f"{meta['generateName']}{suffix}"
+            name = meta["name"] = f"{meta['generateName']}{random_suffix()}"
         if not name:
             raise errors.invalid(
                 rt.kind,
@@ -342,6 +359,10 @@ class ApiService:
         Unknown fields of custom objects are pruned; `field_validation` says what the client
         hears of them: Strict -> 400, Warn -> a warning, Ignore -> nothing.
         """
+        if not rt.custom:
+            obj = defaults.drop_nulls(obj)
+        for plugin in self.admission_plugins:
+            plugin(rt, obj, old)
         meta = obj["metadata"]
         causes: list[errors.Cause] = list(builtins.metadata_causes(rt.kind, meta))
         if causes:
@@ -361,23 +382,34 @@ class ApiService:
                 if old is None:
                     meta.setdefault("finalizers", [customresources.CLEANUP_FINALIZER])
         else:
-            builtin_admission = builtins.ADMISSION.get((rt.group, rt.kind))
-            if builtin_admission is not None:
-                try:
-                    causes += builtin_admission(obj, old is None)
-                    if rt.storage_key == SERVICE_KEY:
-                        causes += clusterips.admit(
-                            obj["spec"], old and old.get("spec"), self._addresses_besides(meta)
-                        )
-                except (AttributeError, TypeError, ValueError) as error:
-                    # A field of the wrong JSON type: upstream fails decoding it, with a 400.
-                    raise errors.bad_request(
-                        f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-                        f"a field has the wrong type ({error})"
-                    ) from error
+            try:
+                causes += self._admit_builtin(rt, obj, old)
+            except (AttributeError, TypeError, ValueError) as error:
+                # A field of the wrong JSON type: upstream fails decoding it, with a 400.
+                raise errors.bad_request(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    f"a field has the wrong type ({error})"
+                ) from error
         if causes:
             raise errors.invalid(rt.kind, rt.group, str(meta["name"]), causes)
         return obj
+
+    def _admit_builtin(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> list[errors.Cause]:
+        """Defaults, checks and (on updates) the immutable fields of a built-in kind."""
+        causes: list[errors.Cause] = []
+        builtin_admission = builtins.ADMISSION.get((rt.group, rt.kind))
+        if builtin_admission is not None:
+            causes += builtin_admission(obj, old is None)
+        if rt.storage_key == SERVICE_KEY:
+            meta = obj["metadata"]
+            causes += clusterips.admit(
+                obj["spec"], old and old.get("spec"), self._addresses_besides(meta)
+            )
+        if old is not None:
+            causes += immutable.update_causes(rt.group, rt.kind, obj, old)
+        return causes
 
     def _addresses_besides(self, meta: dict[str, Any]) -> set[str]:
         """The ClusterIPs held by every Service but the one named in `meta`."""

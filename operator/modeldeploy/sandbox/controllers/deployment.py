@@ -30,6 +30,24 @@ REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 _COUNTERS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
+# Annotations of a Deployment its ReplicaSets do not get (upstream's `annotationsToSkip`,
+# pkg/controller/deployment/util/deployment_util.go); the rest (`kubernetes.io/change-cause`...)
+# are copied, so `kubectl rollout history` shows them and `rollout undo` copies them back.
+_NOT_COPIED = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        REVISION,
+        "deployment.kubernetes.io/revision-history",
+        DESIRED,
+        MAX_REPLICAS,
+        "deprecated.deployment.rollback.to",
+    }
+)
+
+
+def copied_annotations(deployment: Obj) -> dict[str, str]:
+    annotations = deployment["metadata"].get("annotations") or {}
+    return {k: v for k, v in annotations.items() if k not in _NOT_COPIED}
 
 
 def revision_of(rs: Obj) -> int:
@@ -64,6 +82,7 @@ def new_replicaset(deployment: Obj, template_hash: str, revision: int, replicas:
             "namespace": deployment["metadata"]["namespace"],
             "labels": template["metadata"]["labels"],
             "annotations": {
+                **copied_annotations(deployment),
                 REVISION: str(revision),
                 DESIRED: str(spec.get("replicas", 1)),
                 MAX_REPLICAS: str(int(spec.get("replicas", 1)) + surge),
@@ -157,14 +176,18 @@ class DeploymentController(Controller):
         return created
 
     async def _sync_revision(self, deployment: Obj, new: Obj, old: list[Obj]) -> Obj:
-        """A template rolled back to keeps its ReplicaSet but gets the newest revision number."""
+        """A template rolled back to keeps its ReplicaSet but gets the newest revision number;
+        the new ReplicaSet carries the Deployment's annotations."""
         newest = max((revision_of(rs) for rs in old), default=0)
         revision = revision_of(new)
-        if revision <= newest:
-            revision = newest + 1
+        copied = copied_annotations(deployment)
+        current = new["metadata"].get("annotations") or {}
+        stale = any(current.get(key) != value for key, value in copied.items())
+        if revision <= newest or stale:
+            revision = max(revision, newest + 1)
             new = await self.client.merge_patch(
                 REPLICASETS.path(new["metadata"]["namespace"], new["metadata"]["name"]),
-                {"metadata": {"annotations": {REVISION: str(revision)}}},
+                {"metadata": {"annotations": {**copied, REVISION: str(revision)}}},
             )
             self.replicasets.remember(new)
         annotations = deployment["metadata"].get("annotations") or {}
