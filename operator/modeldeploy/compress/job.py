@@ -33,6 +33,7 @@ from modeldeploy.compress.s3store import S3ArtifactStore
 from modeldeploy.compress.sources import fetch, local_path, redact, verify_sha256
 from modeldeploy.compress.spec import JobSpec, load_spec, spec_fingerprint
 from modeldeploy.compress.steps.auto import Judgement
+from modeldeploy.compress.steps.preflight import check_fine_tuning
 from modeldeploy.compress.termination import HELP, termination_path, write_termination
 
 log = logging.getLogger("modeldeploy.compress")
@@ -124,6 +125,7 @@ def _compress(
     environ: Mapping[str, str],
 ) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """The compressed model and its report (without `digest`/`artifact`: not stored yet)."""
+    check_fine_tuning(spec.steps, original)
     evaluation = spec.evaluation
     dataset_file = fetch(evaluation.dataset_uri, workdir, environ, "evaluation dataset")
     dataset = load_dataset(dataset_file, evaluation.dataset_uri, original)

@@ -60,7 +60,7 @@ def distill(
     network: torch.nn.Module
     if student is None:
         details["recover"] = True
-        network = OnnxModule(model)
+        network = OnnxModule(model, "distill recover")
     elif student.type == StudentType.MLP:
         details["student"] = student.model_dump(mode="json", by_alias=True, exclude_none=True)
         network = _mlp_student(data, teacher_outputs, student.hidden_sizes or [])
@@ -68,7 +68,7 @@ def distill(
         details["student"] = student.model_dump(mode="json", by_alias=True, exclude_none=True)
         model, kept, total = drop_layers(model, student.num_layers or 1)
         details["keptLayers"], details["teacherLayers"] = kept, total
-        network = OnnxModule(model)
+        network = OnnxModule(model, "the transformer student")
     network.to(target)
     details["finalLoss"] = _train(network, data, teacher_outputs, epochs, temperature, target)
     network.to("cpu").eval()
