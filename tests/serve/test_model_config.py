@@ -113,6 +113,11 @@ def test_settings_flags_win_over_env_and_pod_ip_is_the_default_host() -> None:
     assert config.host == "10.1.2.3"
     assert config.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
     assert load([], {"MODELDEPLOY_MODEL_PATH": "m.onnx"}).host == "0.0.0.0"
+    limits = load(
+        ["--model-path", "m", "--max-header-bytes", "8192"], {"MODELDEPLOY_HEADER_TIMEOUT_S": "2.5"}
+    ).http_limits
+    assert (limits.max_header_bytes, limits.header_timeout_s) == (8192, 2.5)
+    assert load(["--model-path", "m"], {}).http_limits.max_header_bytes == 64 * 1024
     store = load([], {"MODELDEPLOY_MODEL_STORE": "/store", "MODELDEPLOY_MODEL_DIGEST": "a" * 64})
     assert store.model_file == Path("/store") / ("a" * 64) / "model.onnx"
 
@@ -132,6 +137,12 @@ def test_settings_flags_win_over_env_and_pod_ip_is_the_default_host() -> None:
             [],
             {"MODELDEPLOY_MODEL_PATH": "m", "MODELDEPLOY_MODEL_SHA256": "abc"},
             "MODELDEPLOY_MODEL_SHA256='abc': must be 64 hex digits",
+        ),
+        (["--model-path", "m", "--max-header-bytes", "0"], {}, "--max-header-bytes='0'"),
+        (
+            [],
+            {"MODELDEPLOY_MODEL_PATH": "m", "MODELDEPLOY_HEADER_TIMEOUT_S": "soon"},
+            "MODELDEPLOY_HEADER_TIMEOUT_S='soon'",
         ),
     ],
 )
