@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,38 @@ def test_a_stopping_agent_marks_pods_not_ready_first_and_keeps_taints_others_set
             agent.wait(timeout=30)
         cluster.stop()
     assert processes_with(marker) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "cluster", [None, False], indirect=True, ids=["namespaces", "path-translation"]
+)
+def test_a_volume_over_a_parent_of_the_venv_does_not_hide_the_image(cluster: Cluster) -> None:
+    """The chart mounts an emptyDir at /tmp; with the checkout under /tmp that hid the venv."""
+    parent = Path(sys.prefix).parent  # the folder holding the venv (the checkout)
+    script = (
+        f"echo scratch > {parent}/written.txt && modeldeploy --version && cat {parent}/written.txt"
+    )
+    container = {
+        "name": "c",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "scratch", "mountPath": str(parent)}],
+    }
+    volumes = [{"name": "scratch", "emptyDir": {}}]
+    cluster.core.create_namespaced_pod(
+        "default", pod("covered", [container], volumes=volumes, restartPolicy="Never")
+    )
+    wait_for(
+        lambda: (
+            cluster.core.read_namespaced_pod("covered", "default").status.phase
+            in ("Succeeded", "Failed")
+            or None
+        ),
+        "the pod to finish",
+    )
+    log = cluster.core.read_namespaced_pod_log("covered", "default")
+    assert cluster.core.read_namespaced_pod("covered", "default").status.phase == "Succeeded", log
+    assert log.startswith("modeldeploy ")
+    assert log.splitlines()[-1] == "scratch"  # the emptyDir is there too
+    assert not (parent / "written.txt").exists()  # written into the volume, not the checkout

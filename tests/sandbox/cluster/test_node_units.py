@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,12 @@ import pytest
 
 from modeldeploy.sandbox.node.config import with_own_taints
 from modeldeploy.sandbox.node.env import ConfigError, container_env, expand
-from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line
+from modeldeploy.sandbox.node.images import (
+    ImageNotFoundError,
+    command_line,
+    covered_installation,
+    installation_paths,
+)
 from modeldeploy.sandbox.node.ips import PodAddresses, listening_addresses
 from modeldeploy.sandbox.node.launcher import inside_root
 from modeldeploy.sandbox.node.runtime import translate
@@ -200,3 +206,15 @@ def test_registration_sets_only_the_agents_own_taints() -> None:
     assert with_own_taints(current, own) == [*current[1:], *own]
     assert with_own_taints([], own) == own
     assert with_own_taints(current[2:], []) == current[2:]
+
+
+def test_the_installation_is_never_translated_into_a_volume() -> None:
+    keep = installation_paths()
+    assert str(Path(sys.prefix).resolve()) in keep
+    venv = str(Path(sys.prefix).resolve())
+    mounts = [Mount("/vol", str(Path(venv).parent), False)]
+    path_env = f"{venv}/bin:/usr/bin"
+    assert translate(path_env, mounts, keep) == path_env
+    assert translate(f"{Path(venv).parent}/data.txt", mounts, keep) == "/vol/data.txt"
+    assert covered_installation([str(Path(venv).parent)])[0] == venv
+    assert covered_installation(["/nowhere"]) == []

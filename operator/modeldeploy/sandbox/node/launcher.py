@@ -5,7 +5,8 @@ runtime would, using only kernel namespaces:
 - a private mount namespace whose root is an overlay of the host's `/` (writes
   land in a per-run layer in the pod's directory, never on the host), with a
   small private /dev, a fresh /proc, the volumes bind-mounted at their
-  `mountPath` and the termination-message file at `terminationMessagePath`;
+  `mountPath` and the termination-message file at `terminationMessagePath`, then the
+  local installation (the "image") again at its own paths where a volume covered them;
 - its own PID namespace, so when the main process ends, or the node agent dies
   (PR_SET_PDEATHSIG), the kernel ends every process the container started;
 - its own UTS namespace with the pod name as host name.
@@ -152,6 +153,10 @@ def build_root(spec: dict[str, Any]) -> Path:
     for volume in spec["mounts"]:
         target = inside_root(root, volume["target"])
         _bind(volume["source"], target, bool(volume["readOnly"]))
+    # The local installation stands for the image's files: a volume over one of its parents
+    # (an emptyDir at /tmp, the checkout under /tmp) must not hide it.
+    for path in spec.get("keepVisible") or []:
+        _bind(path, inside_root(root, path), read_only=True, recursive=True)
     return root
 
 

@@ -18,7 +18,12 @@ from modeldeploy.sandbox.controllers.clock import format_time, utc_now
 from modeldeploy.sandbox.controllers.events import record_event
 from modeldeploy.sandbox.node.container import ContainerState, terminated_state
 from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, expand
-from modeldeploy.sandbox.node.images import ImageNotFoundError, command_line, entrypoint
+from modeldeploy.sandbox.node.images import (
+    ImageNotFoundError,
+    command_line,
+    entrypoint,
+    installation_paths,
+)
 from modeldeploy.sandbox.node.probes import run_exec
 from modeldeploy.sandbox.node.probing import ProbeHooks, supervise_probes
 from modeldeploy.sandbox.node.qos import qos_class
@@ -538,8 +543,9 @@ class PodWorker:
             command = ["nsenter", "-t", str(init_pid), "-m", "-u", "-p", "-r", "-w", "--", *argv]
             return await run_exec(command, env, None, timeout)
         mounts = self._mounts.get(state.name, [])
-        command = [translate(arg, mounts) for arg in argv]  # paths as the container saw them
-        working_dir = translate(str(state.spec.get("workingDir") or ""), mounts)
+        keep = installation_paths()
+        command = [translate(arg, mounts, keep) for arg in argv]  # as the container saw them
+        working_dir = translate(str(state.spec.get("workingDir") or ""), mounts, keep)
         return await run_exec(command, env, working_dir or None, timeout)
 
     def _probe_hooks(self, state: ContainerState, env: Mapping[str, str]) -> ProbeHooks:

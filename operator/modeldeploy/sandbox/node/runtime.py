@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from modeldeploy.sandbox.controllers.clock import utc_now
+from modeldeploy.sandbox.node.images import covered_installation, installation_paths
 from modeldeploy.sandbox.node.volumes import Mount
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -51,10 +52,20 @@ class Exit:
     signal_name: str = ""
 
 
-def translate(text: str, mounts: Sequence[Mount]) -> str:
-    """Fallback without mount namespaces: container paths become their host directories."""
+def translate(text: str, mounts: Sequence[Mount], keep: Sequence[str] = ()) -> str:
+    """Fallback without mount namespaces: container paths become their host directories,
+    except paths inside `keep` (the local installation, which no volume hides)."""
+
+    def replace(match: re.Match[str], mount: Mount) -> str:
+        path = re.match(r"[^\s:;,'\"=]*", text[match.start() :])
+        whole = path[0] if path else match[0]
+        if any(whole == k or whole.startswith(k.rstrip("/") + "/") for k in keep):
+            return match[0]
+        return mount.source
+
     for mount in sorted(mounts, key=lambda m: len(m.target), reverse=True):
-        text = re.sub(rf"(?<![\w./-]){re.escape(mount.target)}(?=/|$|[^\w.-])", mount.source, text)
+        pattern = rf"(?<![\w./-]){re.escape(mount.target)}(?=/|$|[^\w.-])"
+        text = re.sub(pattern, lambda match, m=mount: replace(match, m), text)  # type: ignore[misc]
     return text
 
 
@@ -151,10 +162,11 @@ async def start_container(
     files.start_error.unlink(missing_ok=True)
     (files.folder / "init.pid").unlink(missing_ok=True)
     all_mounts = [*mounts, Mount(str(files.termination_log), termination_path, False)]
+    keep = installation_paths()
     if not isolate:
-        argv = [translate(arg, all_mounts) for arg in argv]
-        env = {name: translate(value, all_mounts) for name, value in env.items()}
-        working_dir = translate(working_dir, all_mounts) if working_dir else ""
+        argv = [translate(arg, all_mounts, keep) for arg in argv]
+        env = {name: translate(value, all_mounts, keep) for name, value in env.items()}
+        working_dir = translate(working_dir, all_mounts, keep) if working_dir else ""
     spec = {
         "isolate": isolate,
         "layer": str(layer),
@@ -164,6 +176,7 @@ async def start_container(
         "mounts": [
             {"source": m.source, "target": m.target, "readOnly": m.read_only} for m in all_mounts
         ],
+        "keepVisible": covered_installation([m.target for m in all_mounts]),
         "workingDir": working_dir,
         "argv": list(argv),
         "env": dict(env),
