@@ -166,8 +166,12 @@ def test_unsupported_names_each_op_and_form_once() -> None:
     nodes = [
         helper.make_node("LRN", ["x"], ["a"], name="first", size=3),
         helper.make_node("LRN", ["a"], ["b"], name="second", size=3),
-        helper.make_node("AveragePool", ["b"], ["y"], name="pool", kernel_shape=[2, 2],
+        helper.make_node("AveragePool", ["b"], ["c"], name="pool", kernel_shape=[2, 2],
                          pads=[0, 0, 1, 1]),
+        helper.make_node("MaxPool", ["c"], ["d", "indices"], name="argmax", kernel_shape=[1, 1]),
+        helper.make_node("Add", ["d", "indices_float"], ["e"], name="add"),
+        helper.make_node("Cast", ["indices"], ["indices_float"], name="cast", to=1),
+        helper.make_node("Gelu", ["e"], ["y"], name="fused", domain="com.microsoft"),
     ]  # fmt: skip
     model = helper.make_model(
         helper.make_graph(
@@ -176,12 +180,14 @@ def test_unsupported_names_each_op_and_form_once() -> None:
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)],
         ),
-        opset_imports=[helper.make_opsetid("", 17)],
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
     )
 
     assert unsupported(model) == [
         "LRN (node first)",
         "AveragePool with asymmetric pads [0, 0, 1, 1] (node pool)",
+        "MaxPool with more than one output read (node argmax)",
+        "com.microsoft.Gelu (node fused)",
     ]
     with pytest.raises(CompressError, match=r"^distill recover cannot run LRN \(node first\);"):
         OnnxModule(model, "distill recover")

@@ -318,10 +318,12 @@ def unsupported(model: onnx.ModelProto) -> list[str]:
     read = set(graph.consumers(model)) | {value.name for value in model.graph.output}
     problems: dict[str, str] = {}
     for node in model.graph.node:
-        if node.op_type not in OPS:
+        if node.domain not in ("", "ai.onnx"):
+            problem = f"{node.domain}.{node.op_type}"
+        elif node.op_type not in OPS:
             problem = node.op_type
         elif any(name in read for name in node.output[1:]):
-            problem = f"{node.op_type} with its output {len(node.output)} read"
+            problem = f"{node.op_type} with more than one output read"
         else:
             form = _form_problem(node, weights)
             problem = f"{node.op_type} with {form}" if form else ""
