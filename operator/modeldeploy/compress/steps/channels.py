@@ -183,9 +183,20 @@ class _Walk:
         )
         self.groups.scores.append((norms, (group,)))
         if len(node.input) > 2 and node.input[2]:
-            self.groups.cuts.append(Cut(node.input[2], 0, (group,)))
+            self.bias(node.input[2], group)
         rank = 4 if node.op_type == "Conv" else (2 if node.op_type == "Gemm" else None)
         self.maps[node.output[0]] = ChannelMap((group,), axis_from_end, rank)
+
+    def bias(self, name: str, group: int) -> None:
+        """Conv's bias is [channels]; Gemm's C broadcasts: [channels], [1, channels] or one
+        number. Any other (a computed or [batch, channels] C) keeps the group whole."""
+        if self.scalar(name):
+            return
+        shape = list(self.weights[name].dims) if name in self.weights else []
+        if shape[-1:] == [self.groups.sizes[group]] and all(dim == 1 for dim in shape[:-1]):
+            self.groups.cuts.append(Cut(name, len(shape) - 1, (group,)))
+        else:
+            self.groups.block([group])
 
     def channel_node(self, node: onnx.NodeProto, mapped: list[ChannelMap]) -> None:
         outcome = self.follow(node, mapped)
