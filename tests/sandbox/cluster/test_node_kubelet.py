@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import sys
 import uuid
@@ -191,3 +192,53 @@ def test_a_volume_over_a_parent_of_the_venv_does_not_hide_the_image(cluster: Clu
     assert log.startswith("modeldeploy ")
     assert log.splitlines()[-1] == "scratch"  # the emptyDir is there too
     assert not (parent / "written.txt").exists()  # written into the volume, not the checkout
+
+
+def pod_events(cluster: Cluster, name: str) -> list[Any]:
+    selector = f"involvedObject.name={name}"
+    return list(cluster.core.list_namespaced_event("default", field_selector=selector).items)
+
+
+@pytest.mark.slow
+def test_events_are_the_kubelets_and_repeats_are_counted(cluster: Cluster) -> None:
+    port = random.randint(20000, 29999)  # nothing listens there: readiness keeps failing
+    container = {
+        "name": "web",
+        "image": "modeldeploy/modeldeploy",
+        "command": ["sleep", "300"],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 1},
+    }
+    cluster.core.create_namespaced_pod("default", pod("evented", [container]))
+
+    def unhealthy() -> Any:
+        found = [e for e in pod_events(cluster, "evented") if e.reason == "Unhealthy"]
+        return found if found and found[0].count >= 3 else None
+
+    (event,) = wait_for(unhealthy, "the failing probe counted three times on one event")
+    ip = cluster.core.read_namespaced_pod("evented", "default").status.pod_ip
+    assert event.message == (
+        f'Readiness probe failed: Get "http://{ip}:{port}/healthz": '
+        f"dial tcp {ip}:{port}: connect: connection refused"
+    )
+    assert event.type == "Warning"
+    assert event.involved_object.field_path == "spec.containers{web}"
+    assert event.source.component == "kubelet"
+    assert event.series.count == event.count
+    assert event.last_timestamp >= event.first_timestamp
+    by_reason = {e.reason: e for e in pod_events(cluster, "evented")}
+    assert by_reason["Pulled"].message == (
+        'Container image "modeldeploy/modeldeploy" already present on machine and can be '
+        "accessed by the pod"
+    )
+    assert by_reason["Created"].message == "Container created"
+    assert by_reason["Started"].message == "Container started"
+    assert {by_reason[r].involved_object.field_path for r in ("Pulled", "Created", "Started")} == {
+        "spec.containers{web}"
+    }
+
+    cluster.core.delete_namespaced_pod("evented", "default")
+    killing = wait_for(
+        lambda: next((e for e in pod_events(cluster, "evented") if e.reason == "Killing"), None),
+        "the Killing event",
+    )
+    assert killing.message == "Stopping container web"

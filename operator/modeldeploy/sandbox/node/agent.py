@@ -50,7 +50,7 @@ LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40
 RENEW_SECONDS = 10.0
 STATUS_SECONDS = 60.0
-KUBELET_VERSION = "v1.35.0-sandbox"
+KUBELET_VERSION = "v1.36.0-sandbox"
 _OBJECT_KINDS: dict[str, Kind] = {
     "configmap": CONFIGMAPS,
     "secret": SECRETS,

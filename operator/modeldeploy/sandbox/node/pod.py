@@ -15,9 +15,9 @@ from typing import Any
 from modeldeploy.sandbox.apiserver.logs import pod_log_dir
 from modeldeploy.sandbox.controllers.client import API_ERRORS, PODS, ApiError, KubeClient, Obj
 from modeldeploy.sandbox.controllers.clock import format_time, utc_now
-from modeldeploy.sandbox.controllers.events import record_event
 from modeldeploy.sandbox.node.container import ContainerState, terminated_state
 from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, expand
+from modeldeploy.sandbox.node.events import EventRecorder, container_field_path
 from modeldeploy.sandbox.node.images import (
     ImageNotFoundError,
     command_line,
@@ -47,7 +47,6 @@ from modeldeploy.sandbox.node.volumes import (
 
 log = logging.getLogger(__name__)
 
-EVENT_REPEAT_SECONDS = 60.0
 PUBLISH_ON_SHUTDOWN_SECONDS = 5.0
 _VOLUME_RETRIES: tuple[type[Exception], ...] = (VolumeError, *API_ERRORS)
 _CONFIG_RETRIES: tuple[type[Exception], ...] = (ConfigError, VolumeError, *API_ERRORS)
@@ -99,7 +98,7 @@ class PodWorker:
         self._dirty = asyncio.Event()
         self._published: dict[str, Any] | None = None
         self.deletion = asyncio.Event()
-        self._events: dict[tuple[str, str], float] = {}
+        self.recorder = EventRecorder(runtime.client, COMPONENT, runtime.node_name)
         self.removed = False
         self.stopping = False  # the agent is shutting down: nothing is ready any more
         # A pod that ended before the agent restarted keeps its final status untouched.
@@ -168,21 +167,12 @@ class PodWorker:
             async with asyncio.timeout(seconds):
                 await self._changed.wait()
 
-    async def event(self, kind: str, reason: str, message: str) -> None:
-        """Records an event, at most once a minute for the same reason and message (a failing
-        probe or image pull would otherwise add one per attempt)."""
-        now = asyncio.get_running_loop().time()
-        if now - self._events.get((reason, message), -EVENT_REPEAT_SECONDS) < EVENT_REPEAT_SECONDS:
-            return
-        self._events[(reason, message)] = now
-        await record_event(
-            self.runtime.client,
-            {"apiVersion": "v1", "kind": "Pod", **self.pod},
-            kind,
-            reason,
-            message,
-            COMPONENT,
-            self.runtime.node_name,
+    async def event(self, kind: str, reason: str, message: str, container: str = "") -> None:
+        """Records an event on the pod (about one of its containers when named); repeats are
+        counted on the same object, as the kubelet's recorder does."""
+        field_path = container_field_path(self.pod, container) if container else ""
+        await self.recorder.record(
+            {"apiVersion": "v1", "kind": "Pod", **self.pod}, kind, reason, message, field_path
         )
 
     # ---- status -------------------------------------------------------------------------------
@@ -260,7 +250,8 @@ class PodWorker:
             await asyncio.gather(lifecycle, return_exceptions=True)
             if not self.removed:
                 for state in self._running():
-                    await self.event("Normal", "Killing", f"Stopping container {state.name}")
+                    message = f"Stopping container {state.name}"
+                    await self.event("Normal", "Killing", message, state.name)
             await self.stop_containers(0 if self.removed else self.grace_seconds())
             await self._record_stopped()
             if not self.removed:
@@ -364,13 +355,14 @@ class PodWorker:
                     "Warning",
                     "Failed",
                     f'Failed to pull image "{state.spec.get("image")}": {message}',
+                    state.name,
                 )
             self.mark_dirty()
             await self._sleep_or_change(1.0)
             for state, _ in missing:
-                state.wait(
-                    "ImagePullBackOff", f'Back-off pulling image "{state.spec.get("image")}"'
-                )
+                back_off = f'Back-off pulling image "{state.spec.get("image")}"'
+                state.wait("ImagePullBackOff", back_off)
+                await self.event("Normal", "BackOff", back_off, state.name)
             self.mark_dirty()
             await self._sleep_or_change(
                 _backoff(self.runtime.crash_backoff, self.runtime.max_backoff, attempt)
@@ -447,6 +439,11 @@ class PodWorker:
                 f"pod={self.name}_{self.namespace}({self.uid})",
             )
             self.mark_dirty()
+            message = (
+                f"Back-off restarting failed container {state.name} in pod "
+                f"{self.name}_{self.namespace}({self.uid})"
+            )
+            await self.event("Warning", "BackOff", message, state.name)
         else:  # a configuration error is retried at the base pace: it may be fixed any time
             delay = self.runtime.crash_backoff
         await asyncio.sleep(delay)
@@ -462,7 +459,7 @@ class PodWorker:
             mounts = container_mounts(spec, volumes, read_only_volumes(self.pod))
         except _CONFIG_RETRIES as error:
             state.wait("CreateContainerConfigError", str(error))
-            await self.event("Warning", "Failed", f"Error: {error}")
+            await self.event("Warning", "Failed", f"Error: {error}", state.name)
             self.mark_dirty()
             return None
         argv = command_line(str(spec.get("image", "")), spec.get("command"), spec.get("args"))
@@ -473,7 +470,14 @@ class PodWorker:
     async def _run_once(
         self, state: ContainerState, volumes: Mapping[str, Path], probes: bool
     ) -> Exit | None:
-        """One run of a container; None when it could not even start."""
+        """One run of a container; None when it could not even start. Events as the kubelet's
+        startContainer (pkg/kubelet/kuberuntime/kuberuntime_container.go): Pulled, Created,
+        Started."""
+        image = state.spec.get("image")
+        present = (
+            f'Container image "{image}" already present on machine and can be accessed by the pod'
+        )
+        await self.event("Normal", "Pulled", present, state.name)
         prepared = await self._prepare(state, volumes)
         if prepared is None:
             return None
@@ -481,6 +485,7 @@ class PodWorker:
         spec = state.spec
         logs = pod_log_dir(self.runtime.log_root, self.namespace, self.name, self.uid)
         files = ContainerFiles(self.folder / "containers" / state.name, logs / state.name)
+        await self.event("Normal", "Created", "Container created", state.name)
         process = await start_container(
             files,
             state.restart_count,
@@ -497,11 +502,13 @@ class PodWorker:
         state.started = not spec.get("startupProbe")
         state.ready = probes and state.started and not spec.get("readinessProbe")
         self.mark_dirty()
-        await self.event("Normal", "Started", f"Started container {state.name}")
+        await self.event("Normal", "Started", "Container started", state.name)
         result = await self._wait_probing(state, process, env) if probes else await process.wait()
         state.ready = False
         state.state = {"terminated": terminated_state(state, files, result)}
         self.mark_dirty()
+        if result.start_error:
+            await self.event("Warning", "Failed", f"Error: {result.start_error}", state.name)
         return result
 
     async def _wait_probing(
@@ -525,7 +532,7 @@ class PodWorker:
                     message = (
                         f"Container {state.name} failed {probing.result()} probe, will be restarted"
                     )
-                    await self.event("Normal", "Killing", message)
+                    await self.event("Normal", "Killing", message, state.name)
                     await process.stop(self.grace_seconds())
             return await exited
         finally:
@@ -552,7 +559,10 @@ class PodWorker:
         def run_in_container(argv: Sequence[str], timeout: float) -> Awaitable[tuple[int, str]]:
             return self.exec_in(state, env, argv, timeout)
 
-        return ProbeHooks(self.pod_ip, run_in_container, self.event, self.mark_dirty)
+        def event(kind: str, reason: str, message: str) -> Awaitable[None]:
+            return self.event(kind, reason, message, state.name)
+
+        return ProbeHooks(self.pod_ip, run_in_container, event, self.mark_dirty)
 
     def grace_seconds(self) -> float:
         metadata = self.pod["metadata"]

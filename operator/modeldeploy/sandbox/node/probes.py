@@ -38,7 +38,7 @@ async def _http_get(action: Obj, pod_ip: str, container: Obj, timeout: float) ->
     path = "/" + str(action.get("path", "/")).lstrip("/")
     url = f"{str(action.get('scheme', 'HTTP')).lower()}://{host}:{port}{path}"
     headers = {h["name"]: h.get("value", "") for h in action.get("httpHeaders") or []}
-    headers.setdefault("User-Agent", "kube-probe/1.35")
+    headers.setdefault("User-Agent", "kube-probe/1.36")
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
@@ -47,15 +47,24 @@ async def _http_get(action: Obj, pod_ip: str, container: Obj, timeout: float) ->
             if 200 <= response.status < 400:
                 return ProbeResult(True)
             return ProbeResult(False, f"HTTP probe failed with statuscode: {response.status}")
-    except TimeoutError:
-        return ProbeResult(False, f'Get "{url}": context deadline exceeded')
+    except TimeoutError:  # Go's net/http wording, as the kubelet's prober reports it
+        message = (
+            f'Get "{url}": context deadline exceeded '
+            "(Client.Timeout exceeded while awaiting headers)"
+        )
+        return ProbeResult(False, message)
     except (aiohttp.ClientError, OSError) as error:
         return ProbeResult(False, f'Get "{url}": dial tcp {host}:{port}: connect: {_reason(error)}')
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).lower()
-    return "connection refused" if "refused" in text else str(error)
+    """The system error as Go words it (`connection refused`: strerror in lower case)."""
+    cause = getattr(error, "os_error", None) or error
+    number = getattr(cause, "errno", None)
+    if isinstance(number, int) and number > 0:
+        text = os.strerror(number)
+        return text[:1].lower() + text[1:]
+    return str(error)
 
 
 async def _tcp(action: Obj, pod_ip: str, container: Obj, timeout: float) -> ProbeResult:
