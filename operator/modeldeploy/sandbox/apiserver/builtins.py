@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from modeldeploy.sandbox.apiserver import defaults
+from modeldeploy.sandbox.apiserver import defaults, validation
 from modeldeploy.sandbox.apiserver.errors import FieldCause, bad_value
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -25,9 +25,9 @@ _PATH_SEGMENT_NAMED = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterR
 def _path_segment_causes(name: str) -> list[FieldCause]:
     """apimachinery's path.IsValidPathSegmentName."""
     if name in (".", ".."):
-        return [FieldCause("metadata.name", f'Invalid value: "{name}": may not be \'{name}\'')]
+        return [FieldCause("metadata.name", f"Invalid value: \"{name}\": may not be '{name}'")]
     return [
-        FieldCause("metadata.name", f'Invalid value: "{name}": may not contain \'{bad}\'')
+        FieldCause("metadata.name", f"Invalid value: \"{name}\": may not contain '{bad}'")
         for bad in ("/", "%")
         if bad in name
     ]
@@ -166,26 +166,13 @@ def _pod(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
     return causes
 
 
-def _template_causes(obj: dict[str, Any]) -> list[FieldCause]:
-    """Workloads: a selector that matches the pod template's labels, and a valid pod spec."""
+def _template_causes(obj: dict[str, Any], replicated: bool) -> list[FieldCause]:
+    """Workloads: a selector that selects the pod template's labels, and a valid pod spec."""
     spec = obj.setdefault("spec", {})
-    causes = _required(obj, "spec.selector") + _required(obj, "spec.template.metadata.labels")
+    causes = validation.template_causes(spec, replicated)
     template = spec.get("template")
-    if not isinstance(template, dict):
-        return causes
-    causes += _pod_spec(template.setdefault("spec", {}), "spec.template.spec")
-    selector = spec.get("selector")
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    if isinstance(selector, dict) and labels:
-        wanted = selector.get("matchLabels") or {}
-        if any(labels.get(key) != value for key, value in wanted.items()):
-            causes.append(
-                FieldCause(
-                    "spec.template.metadata.labels",
-                    f"Invalid value: {bad_value(labels)}: "
-                    "`selector` does not match template `labels`",
-                )
-            )
+    if isinstance(template, dict):
+        causes += _pod_spec(template.setdefault("spec", {}), "spec.template.spec")
     return causes
 
 
@@ -193,14 +180,15 @@ def _replicated(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
     defaults.replicaset(obj)
     spec = obj["spec"]
     replicas = spec.get("replicas")
-    causes = _template_causes(obj)
+    causes: list[FieldCause] = []
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         causes.append(
             FieldCause(
                 "spec.replicas",
-                f"Invalid value: {replicas}: must be greater than or equal to 0",
+                f"Invalid value: {bad_value(replicas)}: must be greater than or equal to 0",
             )
         )
+    causes += _template_causes(obj, replicated=True)
     if creating:
         obj["status"] = {}
     return causes
@@ -226,7 +214,7 @@ def _job(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
             {**labels, "batch.kubernetes.io/job-name": name, "job-name": name}
         )
     defaults.job_labels(obj)
-    causes = _template_causes(obj)
+    causes = _template_causes(obj, replicated=False)
     if template_spec.get("restartPolicy") not in ("Never", "OnFailure"):
         causes.append(
             FieldCause(
@@ -242,18 +230,11 @@ def _job(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
 
 
 def _service(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
-    defaults.service(obj)
-    spec = obj["spec"]
     # The ClusterIP is allocated by ApiService (clusterips.py): it depends on the other Services.
-    causes: list[FieldCause] = []
-    for index, port in enumerate(spec.get("ports") or []):
-        if not isinstance(port, dict) or not isinstance(port.get("port"), int):
-            causes.append(
-                FieldCause(f"spec.ports[{index}].port", "Required value", "FieldValueRequired")
-            )
+    defaults.service(obj)
     if creating:
         obj["status"] = {"loadBalancer": {}}
-    return causes
+    return validation.service(obj)
 
 
 def _namespace(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
@@ -283,57 +264,27 @@ def _secret(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
         data[key] = base64.b64encode(str(value).encode()).decode()
     if data:
         obj["data"] = data
-    return []
+    return validation.secret(obj)
 
 
-_OBJECT_META = frozenset(
-    {
-        "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-        "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-        "annotations", "ownerReferences", "finalizers", "managedFields",
-    }
-)  # fmt: skip
-_SPEC_AND_STATUS = frozenset({"spec", "status"})
-# The top-level fields of each built-in kind (besides apiVersion, kind, metadata).
-_TOP_LEVEL: dict[str, frozenset[str]] = {
-    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
-    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
-    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
-    "Endpoints": frozenset({"subsets"}),
-    "Event": frozenset(
-        {
-            "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
-            "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
-            "reportingInstance",
-        }
-    ),
-    "Role": frozenset({"rules"}),
-    "ClusterRole": frozenset({"rules", "aggregationRule"}),
-    "RoleBinding": frozenset({"subjects", "roleRef"}),
-    "ClusterRoleBinding": frozenset({"subjects", "roleRef"}),
-    "Lease": frozenset({"spec"}),
-}  # fmt: skip
+def _config_map(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    return validation.config_map(obj)
 
 
-def prune_unknown_fields(kind: str, obj: dict[str, Any]) -> list[str]:
-    """Drop the top-level and metadata fields a built-in kind does not have; their paths.
+def _core_event(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    return validation.event(obj, events_api=False)
 
-    (The typed decoding of kube-apiserver drops every unknown field; the sandbox knows the
-    field names of these two levels only.)
-    """
-    known = _TOP_LEVEL.get(kind, _SPEC_AND_STATUS) | {"apiVersion", "kind", "metadata"}
-    unknown = [field for field in obj if field not in known]
-    meta = obj.get("metadata") or {}
-    unknown_meta = [field for field in meta if field not in _OBJECT_META]
-    for field in unknown:
-        del obj[field]
-    for field in unknown_meta:
-        del meta[field]
-    return unknown + [f"metadata.{field}" for field in unknown_meta]
+
+def _event(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
+    """events.k8s.io/v1: its strict rules apply to creates (ValidateEventCreate)."""
+    return validation.event(obj, events_api=creating)
 
 
 ADMISSION: dict[tuple[str, str], Callable[[dict[str, Any], bool], list[FieldCause]]] = {
     ("", "Pod"): _pod,
+    ("", "ConfigMap"): _config_map,
+    ("", "Event"): _core_event,
+    ("events.k8s.io", "Event"): _event,
     ("", "Service"): _service,
     ("", "Namespace"): _namespace,
     ("", "PersistentVolumeClaim"): _pvc,

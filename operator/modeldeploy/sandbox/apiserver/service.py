@@ -25,6 +25,7 @@ from modeldeploy.sandbox.apiserver import (
     errors,
     events,
     immutable,
+    schemas,
 )
 from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH, server_side_apply
 from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
@@ -368,7 +369,7 @@ class ApiService:
         if causes:
             raise errors.invalid(rt.kind, rt.group, str(meta.get("name")), causes)
         if not rt.custom:
-            unknown = builtins.prune_unknown_fields(rt.kind, obj)
+            unknown = schemas.prune_unknown_fields(rt.kind, obj)
             self._unknown_fields(rt, unknown, field_validation)
         if rt.custom:
             review = customresources.review_custom(self._crd_of(rt), rt.version, obj, old)
