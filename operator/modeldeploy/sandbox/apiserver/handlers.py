@@ -143,7 +143,7 @@ class ResourceRoutes:
         if target.subresource == "binding":
             if method != "POST":
                 raise errors.method_not_allowed()
-            self.service.bind(target.ns, target.name, await _read_body(request))
+            self.service.bind(target.ns, target.name, await read_body(request))
             return json_response(
                 {
                     "kind": "Status",
@@ -172,7 +172,7 @@ class ResourceRoutes:
         if method == "GET":
             return self._respond_object(request, rt, service.get(rt, namespace, name))
         if method == "PUT":
-            body = await _read_body(request)
+            body = await read_body(request)
             obj = service.update(rt, namespace, name, body, target.subresource, dry_run, validation)
             return self._written(obj)
         if method == "PATCH":
@@ -206,7 +206,7 @@ class ResourceRoutes:
         if request.method == "GET":
             return json_response(get_scale(service, rt, namespace, name))
         if request.method == "PUT":
-            body = await _read_body(request)
+            body = await read_body(request)
             return json_response(update_scale(service, rt, namespace, name, body, dry_run))
         if request.method == "PATCH":
             content_type = _content_type(request)
@@ -234,7 +234,9 @@ class ResourceRoutes:
         self, request: web.Request, rt: ResourceType, obj: dict[str, Any]
     ) -> web.Response:
         if tables.wants_table(request.headers.get("Accept", "")):
-            return json_response(tables.table(rt, [obj], str(obj["metadata"]["resourceVersion"])))
+            include = tables.include_object(request.query)
+            resource_version = str(obj["metadata"]["resourceVersion"])
+            return json_response(tables.table(rt, [obj], resource_version, include))
         return json_response(obj)
 
     def _list(self, request: web.Request, target: Target, query: dict[str, str]) -> web.Response:
@@ -253,7 +255,8 @@ class ResourceRoutes:
         if result.remaining is not None:
             metadata["remainingItemCount"] = result.remaining
         if tables.wants_table(request.headers.get("Accept", "")):
-            table = tables.table(target.rt, result.items, result.resource_version)
+            include = tables.include_object(query)
+            table = tables.table(target.rt, result.items, result.resource_version, include)
             table["metadata"].update(metadata)
             return json_response(table)
         return json_response(
@@ -268,7 +271,7 @@ class ResourceRoutes:
     async def _create(
         self, request: web.Request, target: Target, query: dict[str, str]
     ) -> web.Response:
-        body = await _read_body(request)
+        body = await read_body(request)
         obj = self.service.create(
             target.rt, target.ns, body, _dry_run(query), _field_validation(query)
         )
@@ -308,7 +311,12 @@ class ResourceRoutes:
         deadline = time.monotonic() + timeout
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true")
         send_initial = query.get("sendInitialEvents") == "true"
-        as_table = tables.wants_table(request.headers.get("Accept", ""))
+        # Table events carry what `includeObject` asks for; None: plain objects.
+        as_table = (
+            tables.include_object(query)
+            if tables.wants_table(request.headers.get("Accept", ""))
+            else None
+        )
         since = query.get("resourceVersion") or "0"
         if not since.isdigit():
             raise errors.bad_request(f'resourceVersion: Invalid value: "{since}"')
@@ -336,10 +344,11 @@ class ResourceRoutes:
             last_rv = store.resource_version
             initial = [(kind, self._shown(rt, obj, as_table)) for kind, obj in initial]
             response = await self._start_stream(request)
-            for kind, obj in initial:
-                await _send(response, kind, obj)
             if send_initial:
-                await _send(response, "BOOKMARK", self._bookmark(rt, last_rv, initial_end=True))
+                initial.append(("BOOKMARK", self._bookmark(rt, last_rv, initial_end=True)))
+            # One write for the lot: a client gone meanwhile is noticed once, not per event
+            # (over TLS, a burst of writes would go on into the dead socket).
+            await _send_all(response, initial)
             await self._stream(
                 request,
                 response,
@@ -365,7 +374,7 @@ class ResourceRoutes:
         subscription: Subscription,
         target: Target,
         matches: Callable[[dict[str, Any]], bool],
-        as_table: bool,
+        as_table: str | None,
         deadline: float,
         bookmarks: bool,
         last_rv: int,
@@ -396,10 +405,10 @@ class ResourceRoutes:
             if event is not None:
                 await _send(response, event[0], self._shown(rt, event[1], as_table))
 
-    def _shown(self, rt: ResourceType, obj: dict[str, Any], as_table: bool) -> dict[str, Any]:
+    def _shown(self, rt: ResourceType, obj: dict[str, Any], as_table: str | None) -> dict[str, Any]:
         shown = self.service.present(rt, json.loads(json.dumps(obj)))
-        if as_table:
-            return tables.table(rt, [shown], shown["metadata"]["resourceVersion"])
+        if as_table is not None:
+            return tables.table(rt, [shown], shown["metadata"]["resourceVersion"], as_table)
         return shown
 
     def _bookmark(self, rt: ResourceType, rv: int, initial_end: bool = False) -> dict[str, Any]:
@@ -416,8 +425,14 @@ class ResourceRoutes:
 
 
 async def _send(response: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
-    line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n"
-    await response.write(line.encode())
+    await _send_all(response, [(kind, obj)])
+
+
+async def _send_all(response: web.StreamResponse, events: list[tuple[str, dict[str, Any]]]) -> None:
+    if not events:
+        return
+    lines = [json.dumps({"type": k, "object": o}, separators=(",", ":")) + "\n" for k, o in events]
+    await response.write("".join(lines).encode())
 
 
 def _dry_run(query: dict[str, str]) -> bool:
@@ -469,13 +484,13 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     """The DeleteOptions body of a delete (none: {})."""
     if not (await request.read()).strip():
         return {}
-    body = await _read_body(request)
+    body = await read_body(request)
     if not isinstance(body, dict):
         raise errors.bad_request("the body of a delete must be a DeleteOptions object")
     return body
 
 
-async def _read_body(request: web.Request) -> Any:
+async def read_body(request: web.Request) -> Any:
     content_type = _content_type(request)
     if content_type == protobuf.PROTOBUF:
         try:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from modeldeploy.sandbox.apiserver import errors
 from modeldeploy.sandbox.apiserver.resources import ResourceType
 
 Row = list[Any]
 Column = tuple[str, str, int]  # (name, type, priority: 1 = shown by -o wide only)
+_INCLUDE = ("None", "Metadata", "Object")
 _FILTER = re.compile(r"^\?\(@\.([\w.-]+)\s*==\s*['\"]?([^'\"]*)['\"]?\)$")
 
 
@@ -300,8 +302,37 @@ def _custom_columns(rt: ResourceType) -> tuple[list[Column], Callable[[dict[str,
     return columns, row
 
 
-def table(rt: ResourceType, items: list[dict[str, Any]], resource_version: str) -> dict[str, Any]:
-    """A Table of `items`; each row carries the object's metadata as kubectl expects."""
+def include_object(query: Mapping[str, str]) -> str:
+    """`includeObject`: what each row carries (None, Metadata, the default, or Object)."""
+    value = query.get("includeObject") or "Metadata"
+    if value not in _INCLUDE:
+        raise errors.bad_request(
+            f'includeObject: Unsupported value: "{value}": supported values: "Metadata", '
+            '"None", "Object"'
+        )
+    return value
+
+
+def _row_object(obj: dict[str, Any], include: str) -> dict[str, Any] | None:
+    if include == "Object":
+        return obj
+    if include == "None":
+        return None
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj["metadata"],
+    }
+
+
+def table(
+    rt: ResourceType,
+    items: list[dict[str, Any]],
+    resource_version: str,
+    include: str = "Metadata",
+) -> dict[str, Any]:
+    """A Table of `items`; each row carries what `include` asks for (`includeObject`): the
+    object's metadata by default, the whole object for Object (`kubectl get --sort-by`)."""
     if rt.custom:
         columns, row = _custom_columns(rt)
     else:
@@ -319,14 +350,7 @@ def table(rt: ResourceType, items: list[dict[str, Any]], resource_version: str) 
         "metadata": {"resourceVersion": resource_version},
         "columnDefinitions": definitions,
         "rows": [
-            {
-                "cells": [obj["metadata"]["name"], *row(obj)],
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": obj["metadata"],
-                },
-            }
+            {"cells": [obj["metadata"]["name"], *row(obj)], "object": _row_object(obj, include)}
             for obj in items
         ],
     }
