@@ -1,28 +1,37 @@
 """Compression benchmark: size, latency (1 thread) and metric before/after, per step chain.
 
 Runs the compression job (`modeldeploy.compress.job.run`) on all-MiniLM-L6-v2 (sequence 32,
-fidelity of mean-pooled embeddings on 256 held-out sentences) and on the digits MLP (accuracy
-on 360 held-out digits). The latencies of the original and the compressed model are then
-measured again, alternating between the two, so that load from other processes on the
-machine hits both alike. Writes benchmarks/results/compress.json and compress.png.
+fidelity of mean-pooled embeddings on 256 held-out sentences), the digits MLP and the digits
+CNN (accuracy on 360 held-out digits) and a scikit-learn pipeline exported with skl2onnx
+(StandardScaler + MLPClassifier). The latencies of the original and the compressed model are
+then measured again with the job's own interleaved timing (`timing.compare`: rounds
+alternating between the two models after warm-up; median of the rounds and its spread), so
+that load from other processes on the machine hits both alike. Writes
+benchmarks/results/compress.json and compress.png.
 
-    python -m benchmarks.compress
+    python -m benchmarks.compress [--models cnn sklearn-mlp ...]
+
+With `--models`, only those models run; the other models' results are kept from the earlier
+run in compress.json (each model's entry carries the time it was measured).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import onnx
 import torch
+from tests.fixtures.cnn import digits_cnn
 from tests.fixtures.models import default_data_dir, digits_mlp, minilm
+from tests.fixtures.sklearn_models import classifier
 
-from modeldeploy.compress import evaluate
+from modeldeploy.compress import evaluate, timing
 from modeldeploy.compress.dataset import load_dataset
 from modeldeploy.compress.job import run
 from modeldeploy.compress.report import environment
@@ -31,8 +40,8 @@ from modeldeploy.compress.spec import JobSpec
 
 log = logging.getLogger("benchmarks.compress")
 RESULTS = Path(__file__).resolve().parent / "results"
-ROUNDS = 5
-RUNS_PER_ROUND = {1: 40, 8: 10, 64: 40}
+ROUNDS = 15
+RUNS_PER_ROUND = {1: 20, 8: 5, 64: 10}
 
 GOALS = {
     "minilm auto: size ratio >= 3.9": ("minilm", "quantize auto", "ratio", 3.9),
@@ -54,124 +63,131 @@ GOALS = {
 }
 
 
-def _chains(data: Path) -> dict[str, tuple[dict[str, Any], list[tuple[str, list[dict[str, Any]]]]]]:
-    digits = digits_mlp(data)
+Chains = tuple[dict[str, Any], list[tuple[str, list[dict[str, Any]]]]]
+DYNAMIC = {"type": "quantize", "mode": "dynamic"}
+STRUCTURED = {"type": "prune", "sparsity": 0.5, "structured": True}
+
+
+def _setup(model: Path, val: Path, metric: str, batch: int, runs: int) -> dict[str, Any]:
+    return {
+        "modelUri": model.as_uri(),
+        "evaluation": {
+            "datasetUri": val.as_uri(),
+            "metric": metric,
+            "maxDrop": 0.01,
+            "batchSize": batch,
+            "latencyRuns": runs,
+        },
+    }
+
+
+def _auto(calibration: Path, objective: str = "latency") -> dict[str, Any]:
+    return {
+        "type": "quantize",
+        "mode": "auto",
+        "objective": objective,
+        "calibrationUri": calibration.as_uri(),
+    }
+
+
+def _recover(train: Path) -> dict[str, Any]:
+    return {"type": "distill", "recover": True, "epochs": 10, "datasetUri": train.as_uri()}
+
+
+def _minilm(data: Path) -> Chains:
     text = minilm(data, seq_len=32)
-    dynamic = {"type": "quantize", "mode": "dynamic"}
-    minilm_setup = {
-        "modelUri": text.model.as_uri(),
-        "evaluation": {
-            "datasetUri": text.val.as_uri(),
-            "metric": "fidelity",
-            "maxDrop": 0.01,
-            "batchSize": 8,
-            "latencyRuns": 20,
-        },
-    }
-    digits_setup = {
-        "modelUri": digits.model.as_uri(),
-        "evaluation": {
-            "datasetUri": digits.val.as_uri(),
-            "metric": "accuracy",
-            "maxDrop": 0.01,
-            "batchSize": 64,
-            "latencyRuns": 50,
-        },
-    }
-    recover = {
+    student = {
         "type": "distill",
-        "recover": True,
-        "epochs": 10,
+        "student": {"type": "transformer", "numLayers": 3},
+        "epochs": 2,
+        "datasetUri": text.train.as_uri(),
+    }
+    return _setup(text.model, text.val, "fidelity", 8, 20), [
+        ("quantize dynamic per-tensor", [{**DYNAMIC, "perChannel": False}]),
+        ("quantize dynamic per-channel", [{**DYNAMIC, "perChannel": True}]),
+        ("quantize auto", [_auto(text.calibration)]),
+        ("distill transformer student 3 of 6 layers", [student]),
+    ]
+
+
+def _digits(data: Path) -> Chains:
+    digits = digits_mlp(data)
+    static = {"type": "quantize", "mode": "static", "calibrationUri": digits.train.as_uri()}
+    unstructured = {"type": "prune", "sparsity": 0.5}
+    student = {
+        "type": "distill",
+        "student": {"type": "mlp", "hiddenSizes": [128]},
+        "epochs": 30,
         "datasetUri": digits.train.as_uri(),
     }
-    structured = {"type": "prune", "sparsity": 0.5, "structured": True}
-    return {
-        "minilm": (
-            minilm_setup,
-            [
-                ("quantize dynamic per-tensor", [{**dynamic, "perChannel": False}]),
-                ("quantize dynamic per-channel", [{**dynamic, "perChannel": True}]),
-                (
-                    "quantize auto",
-                    [
-                        {
-                            "type": "quantize",
-                            "mode": "auto",
-                            "calibrationUri": text.calibration.as_uri(),
-                        }
-                    ],
-                ),
-                (
-                    "distill transformer student 3 of 6 layers",
-                    [
-                        {
-                            "type": "distill",
-                            "student": {"type": "transformer", "numLayers": 3},
-                            "epochs": 2,
-                            "datasetUri": text.train.as_uri(),
-                        }
-                    ],
-                ),
-            ],
-        ),
-        "digits": (
-            digits_setup,
-            [
-                ("quantize dynamic", [dynamic]),
-                (
-                    "quantize static",
-                    [
-                        {
-                            "type": "quantize",
-                            "mode": "static",
-                            "calibrationUri": digits.train.as_uri(),
-                        }
-                    ],
-                ),
-                (
-                    "unstructured prune 50% + quantize dynamic",
-                    [{"type": "prune", "sparsity": 0.5}, dynamic],
-                ),
-                ("structured prune 50%", [structured]),
-                ("structured prune 50% + distill recover", [structured, recover]),
-                (
-                    "distill mlp student [128]",
-                    [
-                        {
-                            "type": "distill",
-                            "student": {"type": "mlp", "hiddenSizes": [128]},
-                            "epochs": 30,
-                            "datasetUri": digits.train.as_uri(),
-                        }
-                    ],
-                ),
-            ],
-        ),
-    }
+    return _setup(digits.model, digits.val, "accuracy", 64, 50), [
+        ("quantize dynamic", [DYNAMIC]),
+        ("quantize static", [static]),
+        ("quantize auto", [_auto(digits.train)]),
+        ("unstructured prune 50% + quantize dynamic", [unstructured, DYNAMIC]),
+        ("structured prune 50%", [STRUCTURED]),
+        ("structured prune 50% + distill recover", [STRUCTURED, _recover(digits.train)]),
+        ("distill mlp student [128]", [student]),
+    ]
+
+
+def _cnn(data: Path) -> Chains:
+    cnn = digits_cnn(data)
+    static = {"type": "quantize", "mode": "static", "calibrationUri": cnn.train.as_uri()}
+    return _setup(cnn.model, cnn.val, "accuracy", 64, 50), [
+        ("quantize static", [static]),
+        ("quantize auto", [_auto(cnn.train)]),
+        ("quantize auto, objective size", [_auto(cnn.train, "size")]),
+        ("structured prune 50% + distill recover", [STRUCTURED, _recover(cnn.train)]),
+    ]
+
+
+def _sklearn_mlp(data: Path) -> Chains:
+    pipeline = classifier("mlp_pipeline", data)
+    return _setup(pipeline.model, pipeline.val, "accuracy", 64, 50), [
+        ("quantize dynamic", [DYNAMIC]),
+        ("quantize auto", [_auto(pipeline.train)]),
+    ]
+
+
+MODELS = {"minilm": _minilm, "digits": _digits, "cnn": _cnn, "sklearn-mlp": _sklearn_mlp}
 
 
 def _interleaved_latency(
     original: onnx.ModelProto, compressed: onnx.ModelProto, spec: JobSpec
-) -> dict[str, dict[int, dict[str, float]]]:
-    """p50/p99 per batch size, alternating rounds between the two models."""
+) -> dict[str, Any]:
+    """Per batch size: both models' median p50 with its spread, and the speed-up with its
+    spread, from `ROUNDS` interleaved rounds."""
     uri = spec.evaluation.dataset_uri
     model_inputs = load_dataset(local_path(uri, {}) or Path(uri), uri, original)
-    sessions = {"original": evaluate.session(original), "compressed": evaluate.session(compressed)}
-    samples: dict[str, dict[int, list[evaluate.Latency]]] = {name: {} for name in sessions}
-    for _ in range(ROUNDS):
-        for batch in sorted({1, spec.evaluation.batch_size}):
-            for name, runner in sessions.items():
-                measured = evaluate.latency(runner, model_inputs, batch, RUNS_PER_ROUND[batch])
-                samples[name].setdefault(batch, []).append(measured)
+    baseline, twin = evaluate.session(original), evaluate.session(original)
+    candidate = evaluate.session(compressed)
+    comparisons = []
+    for batch in sorted({1, spec.evaluation.batch_size}):
+        runs = RUNS_PER_ROUND[batch] * ROUNDS
+        # The A/A floor, as the job measures it: the original against itself.
+        same = timing.compare(baseline, twin, model_inputs, batch, runs, ROUNDS)
+        floor = abs(1 - same.speedup)
+        comparisons.append(
+            timing.compare(baseline, candidate, model_inputs, batch, runs, ROUNDS, floor=floor)
+        )
+    return _latency_figures([c.as_dict() for c in comparisons])
+
+
+def _latency_figures(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of `timing.Comparison`s (as dicts): per model and batch, and speed-ups."""
     return {
-        name: {
-            batch: {
-                "p50_ms": statistics.median(m.p50_ms for m in runs),
-                "p99_ms": statistics.median(m.p99_ms for m in runs),
+        "latency": {
+            side: {
+                c["batch"]: {key: c[model][key] for key in ("p50_ms", "spread_ms", "p99_ms")}
+                for c in comparisons
             }
-            for batch, runs in per_batch.items()
-        }
-        for name, per_batch in samples.items()
+            for side, model in (("original", "baseline"), ("compressed", "candidate"))
+        },
+        "speedup": {f"batch{c['batch']}": c["speedup"] for c in comparisons},
+        "speedup_spread": {f"batch{c['batch']}": c["spread"] for c in comparisons},
+        "floor": {f"batch{c['batch']}": c["floor"] for c in comparisons},
+        "verdict": {f"batch{c['batch']}": c["verdict"] for c in comparisons},
     }
 
 
@@ -207,28 +223,32 @@ def _chain_result(
     auto = [step for step in report["steps"] if step.get("mode") == "auto"]
     if auto:
         result["auto_chosen"] = auto[0].get("chosen")
+        result["auto_why"] = auto[0].get("why") or auto[0].get("reason")
         result["auto_candidates"] = [
             {
-                key: c.get(key)
-                for key in ("name", "passed", "metric", "weight_bytes", "latency", "skipped")
+                "name": c["name"],
+                "skipped": c.get("skipped"),
+                "qualified": c.get("qualified"),
+                "why": c.get("why"),
+                "metric": c.get("metric"),
+                "weight_bytes": c.get("weight_bytes"),
+                "speedup": {f"batch{t['batch']}": t["speedup"] for t in c.get("timing", [])},
+                "spread": {f"batch{t['batch']}": t["spread"] for t in c.get("timing", [])},
             }
             for c in auto[0]["candidates"]
         ]
+    result["job_speedup"] = {"median": report["speedup"], "spread": report["speedupSpread"]}
     if compressed_path:
-        latency = _interleaved_latency(original, onnx.load(compressed_path), spec)
-        result["latency_source"] = "interleaved re-measurement"
-    else:  # the gate failed and no artifact was stored: the job's own measurement
-        latency = {
-            name: {m["batch"]: {"p50_ms": m["p50_ms"], "p99_ms": m["p99_ms"]} for m in runs}
-            for name, runs in result["job_latency"].items()
-        }
-        result["latency_source"] = "job measurement (gate failed, no artifact)"
-    result["latency"] = latency
-    result["speedup"] = {
-        f"batch{batch}": latency["original"][batch]["p50_ms"] / figures["p50_ms"]
-        for batch, figures in latency["compressed"].items()
-    }
-    log.info("%s: %s", name, json.dumps({k: result.get(k) for k in ("ratio", "speedup", "metric")}))
+        result.update(_interleaved_latency(original, onnx.load(compressed_path), spec))
+        result["latency_source"] = f"interleaved re-measurement, {ROUNDS} rounds"
+    else:  # the gate failed and no artifact was stored: the job's own (interleaved) timing
+        result.update(_latency_figures(report["timing"]["comparisons"]))
+        result["latency_source"] = "the job's interleaved timing (gate failed, no artifact)"
+    log.info(
+        "%s: %s",
+        name,
+        json.dumps({k: result.get(k) for k in ("ratio", "speedup", "speedup_spread", "metric")}),
+    )
     return result
 
 
@@ -258,15 +278,16 @@ def _plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
     axes[0].barh(positions, [r["ratio"] for _, r in rows], color="tab:blue")
     axes[0].set_title("weights: original / compressed (x)")
     for offset, batch_key, color in ((-0.2, "batch1", "tab:green"), (0.2, None, "tab:orange")):
-        values = []
+        values, errors = [], []
         for _, r in rows:
             speed = r.get("speedup", {})
             key = batch_key or next((k for k in speed if k != "batch1"), "batch1")
             values.append(speed.get(key, 0.0))
-        axes[1].barh([p + offset for p in positions], values, height=0.4, color=color,
-                     label="batch 1" if batch_key else "batch N (8 MiniLM, 64 digits)")  # fmt: skip
+            errors.append(r.get("speedup_spread", {}).get(key, 0.0))
+        axes[1].barh([p + offset for p in positions], values, xerr=errors, height=0.4, color=color,
+                     label="batch 1" if batch_key else "batch N (8 MiniLM, 64 others)")  # fmt: skip
     axes[1].axvline(1.0, color="black", linewidth=0.8)
-    axes[1].set_title("speed-up, p50 latency, 1 thread (x)")
+    axes[1].set_title("speed-up, median of interleaved rounds ± spread, 1 thread (x)")
     axes[1].legend()
     axes[2].barh(positions, [r["metric"]["drop"] for _, r in rows], color="tab:red")
     axes[2].set_title("metric drop (accuracy / fidelity)")
@@ -276,31 +297,40 @@ def _plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compress")
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
+    chosen = parser.parse_args().models
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("modeldeploy").setLevel(logging.INFO)
     log.setLevel(logging.INFO)
     torch.set_num_threads(1)
     data = default_data_dir()
-    results: dict[str, list[dict[str, Any]]] = {}
+    output_file = RESULTS / "compress.json"
+    earlier = json.loads(output_file.read_text()) if output_file.exists() else {}
+    results: dict[str, Any] = dict(earlier.get("results", {}))
+    measured_at = dict(earlier.get("measured_at", {}))
     with tempfile.TemporaryDirectory(prefix="compress-bench-") as store:
-        for model_name, (setup, chains) in _chains(data).items():
+        for model_name in chosen:
+            setup, chains = MODELS[model_name](data)
             results[model_name] = [
                 _chain_result(name, setup, steps, Path(store) / model_name)
                 for name, steps in chains
             ]
+            measured_at[model_name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     goals = {}
     for goal, (model_name, chain, key, threshold) in GOALS.items():
-        result = next(r for r in results[model_name] if r["chain"] == chain)
-        value = _goal_value(result, key)
+        result = next((r for r in results.get(model_name, []) if r["chain"] == chain), None)
+        value = None if result is None else _goal_value(result, key)
         goals[goal] = {"measured": value, "met": value is not None and value >= threshold}
     output = {
         "machine": "2 shared cores (AMD EPYC, AVX2, no VNNI); 1 ORT and 1 torch thread",
         "environment": environment(),
         "goals": goals,
+        "measured_at": measured_at,
         "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compress.json").write_text(json.dumps(output, indent=2, default=str))
+    output_file.write_text(json.dumps(output, indent=2, default=str))
     _plot(results, RESULTS / "compress.png")
     print(json.dumps(goals, indent=2))
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,7 +19,9 @@ import torch
 
 from modeldeploy.compress import s3
 from modeldeploy.compress.job import main
-from tests.fixtures.models import DigitsModel, default_data_dir, digits_mlp
+from tests.fixtures.cnn import DigitsCnn, digits_cnn
+from tests.fixtures.models import REPO_ROOT, DigitsModel, default_data_dir, digits_mlp
+from tests.fixtures.sklearn_models import ClassifierModel, classifier
 
 AWS_SECRET = "moto-secret-access-key-0123456789"
 
@@ -161,3 +166,42 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> TinyBert:
             dynamo=False,
         )
     return TinyBert(folder / "model.onnx", folder / "data.npz")
+
+
+@pytest.fixture(scope="session")
+def classifiers() -> Callable[[str], ClassifierModel]:
+    """The skl2onnx and two-input models of tests/fixtures/sklearn_models.py, by name."""
+    return lambda name: classifier(name, default_data_dir())
+
+
+@pytest.fixture(scope="session")
+def cnn() -> DigitsCnn:
+    return digits_cnn(default_data_dir())
+
+
+@dataclass
+class ProcessRun:
+    returncode: int
+    termination: str
+    stderr: str
+
+
+def run_job_process(spec: dict[str, Any], folder: Path) -> ProcessRun:
+    """The real entry point, `python -m modeldeploy compress --spec ...`, as the Job runs it."""
+    spec_path, termination = folder / "spec.json", folder / "termination-log"
+    spec_path.write_text(json.dumps(spec))
+    done = subprocess.run(
+        [sys.executable, "-m", "modeldeploy", "compress", "--spec", str(spec_path)],
+        env={
+            **os.environ,
+            "MODELDEPLOY_TERMINATION_LOG": str(termination),
+            "PYTHONPATH": str(REPO_ROOT / "operator"),
+            "OMP_NUM_THREADS": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    text = termination.read_text() if termination.exists() else ""
+    return ProcessRun(done.returncode, text, done.stderr)

@@ -21,18 +21,17 @@ from typing import Any
 
 import onnx
 
-from modeldeploy.compress import evaluate, report, timing
+from modeldeploy.compress import report
 from modeldeploy.compress.artifacts import ArtifactStore, Store, write_atomically
 from modeldeploy.compress.dataset import load_dataset
 from modeldeploy.compress.errors import CompressError
 from modeldeploy.compress.graph import load_model
+from modeldeploy.compress.judge import AgainstOriginal
 from modeldeploy.compress.outputs import choose_output
 from modeldeploy.compress.pipeline import Context, run_steps
-from modeldeploy.compress.runtime import session
 from modeldeploy.compress.s3store import S3ArtifactStore
 from modeldeploy.compress.sources import fetch, local_path, redact, verify_sha256
 from modeldeploy.compress.spec import JobSpec, load_spec, spec_fingerprint
-from modeldeploy.compress.steps.auto import Judgement
 from modeldeploy.compress.steps.preflight import check_fine_tuning
 from modeldeploy.compress.termination import HELP, termination_path, write_termination
 
@@ -130,52 +129,16 @@ def _compress(
     dataset_file = fetch(evaluation.dataset_uri, workdir, environ, "evaluation dataset")
     dataset = load_dataset(dataset_file, evaluation.dataset_uri, original)
     output = choose_output(original, evaluation.output)
-    on_data = f"on dataset {evaluation.dataset_uri}"
     log.info("evaluating output %r of the original model on %d samples", output.name, len(dataset))
-    baseline_runner = session(original)
-    baseline, baseline_outputs = evaluate.measure(
-        baseline_runner,
-        original,
-        dataset,
-        evaluation,
-        output,
-        None,
-        f"the original model {on_data}",
-    )
-    name = evaluation.metric.value
-
-    def against_original(candidate: onnx.ModelProto, what: str) -> Judgement:
-        runner = session(candidate)
-        figures, _ = evaluate.measure(
-            runner, candidate, dataset, evaluation, output, baseline_outputs, f"{what} {on_data}"
-        )
-        timings = [
-            timing.compare(
-                baseline_runner,
-                runner,
-                dataset,
-                batch,
-                evaluation.latency_runs,
-                evaluation.latency_rounds,
-            )
-            for batch in sorted({1, evaluation.batch_size})
-        ]
-        passed = _passes(baseline.metric, figures.metric, evaluation.max_drop)
-        drop = baseline.metric - figures.metric
-        gate = (
-            f"{name} {baseline.metric:.4f} -> {figures.metric:.4f} (drop {drop:.4f} "
-            f"{'<=' if passed else '>'} maxDrop {evaluation.max_drop})"
-        )
-        return Judgement(figures, passed, gate, timings)
-
+    judge = AgainstOriginal(original, dataset, evaluation, output)
+    baseline = judge.baseline
     started = time.perf_counter()
-    context = Context(
-        original, dataset, lambda m: against_original(m, "a candidate model"), workdir, environ
-    )
+    context = Context(original, dataset, judge, workdir, environ)
     compressed_model, steps = run_steps(spec.steps, original, context)
     log.info("evaluating the compressed model against the original (interleaved timing)")
-    final = against_original(compressed_model, "the compressed model")
+    final = judge.judge(compressed_model, "the compressed model")
     compressed, timings = final.figures, final.timings
+    name = evaluation.metric.value
     reason = final.gate + "; speed-up " + ", ".join(t.describe() for t in timings)
     untouched = [step for step in steps if step["outcome"] == "nothing-to-compress"]
     if untouched:
@@ -199,7 +162,12 @@ def _compress(
         "speedupSpread": report.speedup_spreads(timings),
         "timing": {
             "method": "interleaved rounds after warm-up (original, candidate; order flipped "
-            "each round); median of the rounds, spread = half their interquartile range",
+            "each round); speed-up = median of the rounds' speed-ups; spread = half-width of "
+            "its >= 90% distribution-free confidence interval + the A/A floor",
+            "floor": {
+                f"batch{batch}": round(floor, 4)
+                for batch, floor in zip(judge.batches, judge.floors, strict=True)
+            },
             "rounds": evaluation.latency_rounds,
             "runs": evaluation.latency_runs,
             "comparisons": [t.as_dict() for t in timings],
@@ -212,11 +180,6 @@ def _compress(
         "environment": report.environment(),
         "reused": False,
     }
-
-
-def _passes(baseline: float, compressed: float, max_drop: float) -> bool:
-    # A tiny tolerance so that float noise on an unchanged metric never fails a 0.0 gate.
-    return baseline - compressed <= max_drop + 1e-9
 
 
 if __name__ == "__main__":

@@ -13,12 +13,16 @@ from modeldeploy.compress.errors import CompressError
 
 # "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions ..." -> the last part.
 _ORT_PREFIX = re.compile(r"^\s*\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
+# "/onnxruntime_src/.../reshape_helper.h:84 onnxruntime::ReshapeHelper::...(...) size != 0 &&
+# ... was false. The input tensor cannot be reshaped ..." -> the sentence after "was false.".
+_ORT_SOURCE = re.compile(r"\S*onnxruntime_src/\S+:\d+ .*? was false\.\s*")
 SUMMARY_CHARS = 400
 
 
 def summarise(error: BaseException) -> str:
     """ONNX Runtime's message on one line, without its error-code prefix."""
-    text = " ".join(_ORT_PREFIX.sub("", str(error)).split()) or type(error).__name__
+    text = " ".join(_ORT_SOURCE.sub("", _ORT_PREFIX.sub("", str(error))).split())
+    text = text or type(error).__name__
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
 
 

@@ -94,7 +94,7 @@ class JobEvaluation(Evaluation):
     """Batch size N of the batch-N latency figures (batch 1 is always measured)."""
     latency_runs: int = Field(default=50, ge=1, le=100000)
     """Timed runs per model and batch size, split over `latencyRounds` rounds."""
-    latency_rounds: int = Field(default=5, ge=1, le=1000)
+    latency_rounds: int = Field(default=10, ge=1, le=1000)
     """Rounds of the interleaved timing: each round times the original, then the candidate
     (the other order every second round); the spread between rounds is the noise."""
 

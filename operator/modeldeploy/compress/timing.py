@@ -4,16 +4,24 @@ processes hits both alike.
 Both sessions are warmed up, then timed in rounds: each round times one model, then the other
 (the order flips every round: A B, B A, A B, ...). The figure of a model in a round is the
 median of its runs; the speed-up of a round is the original's figure over the candidate's.
-The reported speed-up is the median over the rounds, its spread half the interquartile range
-of the rounds' speed-ups. A candidate is `faster` or `slower` only when the speed-up differs
-from 1 by more than that spread; otherwise it is `same`.
+The reported speed-up is the median over the rounds; its spread is the half-width of a
+distribution-free confidence interval of that median (at least 90 %: between order statistics
+of the rounds, e.g. the smallest and largest of 5 to 7 rounds), taken on the wider side. A
+candidate is `faster` or `slower` only when the speed-up differs from 1 by more than that
+spread; otherwise it is `same`.
+
+Two sessions of the very same model can differ by a few percent, steadily (memory layout), a
+noise the rounds of one pair of sessions do not show. The job therefore first times the
+original against a second session of itself (an A/A run); its distance from 1 is the `floor`
+added to the spread of every comparison.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -40,10 +48,19 @@ class Latency:
     p50_ms: float
     """Median of the rounds' medians."""
     spread_ms: float
-    """Half the interquartile range of the rounds' medians."""
+    """The noise of `p50_ms`: see `spread`."""
     p99_ms: float
     """99th percentile of all timed runs."""
     throughput_per_s: float
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """What was timed, per model ("original", "candidate"): each round's median and every
+    run, in seconds."""
+
+    medians: dict[str, list[float]]
+    runs: dict[str, list[float]]
 
 
 @dataclass(frozen=True)
@@ -54,26 +71,47 @@ class Comparison:
     speedup: float
     """Median over the rounds of baseline / candidate time."""
     spread: float
-    """Half the interquartile range of the rounds' speed-ups: the measured noise."""
+    """The measured noise of `speedup`: `spread` of the rounds' speed-ups plus `floor`."""
+    floor: float
+    """The A/A floor: how far from 1 the original timed against itself was."""
     verdict: Verdict
     rounds: int
+    measured: Rounds = field(repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures, without the raw timings."""
+        return {key: value for key, value in asdict(self).items() if key != "measured"}
 
     def describe(self) -> str:
         return f"{self.speedup:.2f}x ± {self.spread:.2f} at batch {self.batch}"
 
 
-def _half_iqr(values: list[float]) -> float:
-    low, high = np.percentile(values, [25, 75])
-    return float(high - low) / 2
+CONFIDENCE = 0.9
 
 
-def verdict(speedup: float, spread: float) -> Verdict:
-    if speedup - spread > 1:
+def _order_statistic(count: int) -> int:
+    """The largest k (>= 1) for which [x_(k), x_(count+1-k)] of `count` sorted values holds
+    their median with probability >= CONFIDENCE (the sign test's binomial tails)."""
+    k = 1
+    while True:
+        outside = 2 * sum(math.comb(count, i) for i in range(k + 1)) / 2**count
+        if k + 1 > (count + 1) // 2 or 1 - outside < CONFIDENCE:
+            return k
+        k += 1
+
+
+def spread(values: list[float]) -> float:
+    """Half-width, on its wider side, of the confidence interval of the median of `values`."""
+    ordered = sorted(values)
+    k = _order_statistic(len(ordered))
+    median = float(np.median(ordered))
+    return max(median - ordered[k - 1], ordered[len(ordered) - k] - median)
+
+
+def verdict(speedup: float, noise: float) -> Verdict:
+    if speedup - noise > 1:
         return Verdict.FASTER
-    if speedup + spread < 1:
+    if speedup + noise < 1:
         return Verdict.SLOWER
     return Verdict.SAME
 
@@ -82,15 +120,22 @@ def _feeds(dataset: Dataset, batch: int) -> list[dict[str, np.ndarray]]:
     return list(dataset.batches(batch, drop_last=True)) or [dataset.take(len(dataset)).feeds]
 
 
+Clock = Callable[[], float]
+
+
 def _time_runs(
-    runner: ort.InferenceSession, feeds: list[dict[str, np.ndarray]], runs: int, what: str
+    runner: ort.InferenceSession,
+    feeds: list[dict[str, np.ndarray]],
+    runs: int,
+    what: str,
+    clock: Clock,
 ) -> list[float]:
     seconds = []
     for index in range(runs):
         feed = feeds[index % len(feeds)]
-        start = time.perf_counter()
+        start = clock()
         run(runner, None, feed, what)
-        seconds.append(time.perf_counter() - start)
+        seconds.append(clock() - start)
     return seconds
 
 
@@ -98,7 +143,7 @@ def _latency(batch: int, round_medians: list[float], all_runs: list[float]) -> L
     return Latency(
         batch=batch,
         p50_ms=float(np.median(round_medians) * 1e3),
-        spread_ms=_half_iqr(round_medians) * 1e3,
+        spread_ms=spread(round_medians) * 1e3,
         p99_ms=float(np.percentile(all_runs, 99) * 1e3),
         throughput_per_s=float(batch * len(all_runs) / sum(all_runs)),
     )
@@ -111,33 +156,48 @@ def compare(
     batch: int,
     runs: int,
     rounds: int,
+    clock: Clock = time.perf_counter,
+    earlier: Comparison | None = None,
+    floor: float = 0.0,
 ) -> Comparison:
-    """`runs` timed runs of each model at `batch`, split over `rounds` interleaved rounds."""
+    """`runs` timed runs of each model at `batch`, split over `rounds` interleaved rounds,
+    added to the rounds of `earlier` (the same two models) when given; `floor` (the A/A
+    floor) is added to the spread."""
     feeds = _feeds(dataset, batch)
-    real_batch = len(next(iter(feeds[0].values())))
     sessions = {"original": baseline, "candidate": candidate}
     for name, runner in sessions.items():  # first runs allocate
-        _time_runs(runner, feeds, WARM_UP_RUNS, f"the {name} model")
+        _time_runs(runner, feeds, WARM_UP_RUNS, f"the {name} model", clock)
     per_round = max(1, math.ceil(runs / rounds))
     medians: dict[str, list[float]] = {name: [] for name in sessions}
     everything: dict[str, list[float]] = {name: [] for name in sessions}
-    for index in range(rounds):
+    if earlier is not None:
+        for name in sessions:
+            medians[name] += earlier.measured.medians[name]
+            everything[name] += earlier.measured.runs[name]
+    for index in range(len(medians["original"]), len(medians["original"]) + rounds):
         order = list(sessions) if index % 2 == 0 else list(reversed(sessions))
         for name in order:
-            seconds = _time_runs(sessions[name], feeds, per_round, f"the {name} model")
+            seconds = _time_runs(sessions[name], feeds, per_round, f"the {name} model", clock)
             medians[name].append(float(np.median(seconds)))
             everything[name] += seconds
+    return _summary(len(next(iter(feeds[0].values()))), Rounds(medians, everything), floor)
+
+
+def _summary(batch: int, measured: Rounds, floor: float) -> Comparison:
+    medians = measured.medians
     speedups = [
         before / max(after, 1e-12)
         for before, after in zip(medians["original"], medians["candidate"], strict=True)
     ]
-    speedup, spread = float(np.median(speedups)), _half_iqr(speedups)
+    speedup, noise = float(np.median(speedups)), spread(speedups) + floor
     return Comparison(
-        batch=real_batch,
-        baseline=_latency(real_batch, medians["original"], everything["original"]),
-        candidate=_latency(real_batch, medians["candidate"], everything["candidate"]),
+        batch=batch,
+        baseline=_latency(batch, medians["original"], measured.runs["original"]),
+        candidate=_latency(batch, medians["candidate"], measured.runs["candidate"]),
         speedup=round(speedup, 4),
-        spread=round(spread, 4),
-        verdict=verdict(speedup, spread),
-        rounds=rounds,
+        spread=round(noise, 4),
+        floor=round(floor, 4),
+        verdict=verdict(speedup, noise),
+        rounds=len(speedups),
+        measured=measured,
     )

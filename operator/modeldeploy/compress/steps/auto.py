@@ -2,10 +2,14 @@
 step's objective.
 
 A candidate qualifies when it passes the gate and is not slower than the original at batch 1
-or at the evaluation batch size beyond the measured noise (`timing.compare`). `latency` keeps
-the fastest qualifying candidate at the evaluation batch size (candidates within each other's
-noise count as equally fast, and the smaller wins), `size` the smallest (sizes within 2 %
-count as equal, and the faster wins). When none qualifies the model stays as it is.
+or at the evaluation batch size beyond the measured noise (`timing.compare`); for `latency`
+it must also be faster than the original at the evaluation batch size beyond the noise (the
+original competes too: a candidate only as fast gains nothing). `latency` keeps the fastest
+qualifying candidate at the evaluation batch size (candidates within each other's noise count
+as equally fast, and the smaller wins), `size` the smallest (sizes within 2 % count as equal,
+and the faster wins). The chosen one is timed again in a new session, its rounds pooled with
+the first ones, and kept only if it still qualifies (else the next best is tried). When none
+qualifies the model stays as it is.
 
 Candidates: dynamic INT8 (per-channel by default) of MatMul/Gather, so Conv stays float
 (dynamic ConvInteger is several times slower than float Conv); static QDQ restricted to
@@ -20,9 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import onnx
 
@@ -51,13 +54,18 @@ class Judgement:
     timings: list[Comparison]
     """Interleaved against the original, at batch 1 and the evaluation batch size."""
 
-    def disqualified_by(self) -> str | None:
-        """Why the candidate does not qualify; None when it does."""
+    def disqualified_by(self, objective: str = "size") -> str | None:
+        """Why the candidate does not qualify; None when it does. For `latency` it must also
+        be faster than the original at the evaluation batch size (the original is as fast
+        as a candidate that is not, and it is the original)."""
         if not self.passed:
             return f"fails the gate: {self.gate}"
         slower = [timing for timing in self.timings if timing.verdict == Verdict.SLOWER]
         if slower:
             return "slower than the original: " + ", ".join(t.describe() for t in slower)
+        at_batch = self.timings[-1]
+        if objective == "latency" and at_batch.verdict != Verdict.FASTER:
+            return f"not faster than the original beyond the noise: {at_batch.describe()}"
         return None
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,7 +77,12 @@ class Judgement:
         }
 
 
-Judge = Callable[[onnx.ModelProto], Judgement]
+class Judge(Protocol):
+    def judge(self, model: onnx.ModelProto) -> Judgement:
+        """The candidate's figures, gate and interleaved timings against the original."""
+
+    def retime(self, model: onnx.ModelProto, earlier: list[Comparison]) -> list[Comparison]:
+        """More interleaved rounds of the candidate, pooled with `earlier`."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +167,12 @@ def quantize_auto(
     model: onnx.ModelProto, step: QuantizeStep, calibration: Dataset | None, judge: Judge
 ) -> StepResult:
     """The best qualifying candidate by `step.objective`; the model unchanged when none
-    qualifies (with every candidate's figures and why it did not qualify)."""
-    candidates: list[dict[str, Any]] = []
+    qualifies (with every candidate's figures and why it did not qualify).
+
+    The chosen candidate is timed again (the rounds pooled with its first timing) before it
+    is kept: a candidate that only looked as fast by chance is then found slower and dropped.
+    """
+    candidates: dict[str, dict[str, Any]] = {}
     qualified: list[_Qualified] = []
     for recipe in recipes(model, calibration is not None):
         try:
@@ -171,42 +188,49 @@ def quantize_auto(
             )
         except CompressError as error:  # a recipe ORT's tools cannot apply leaves the others
             log.warning("quantize auto: %s: %s", recipe.name, error)
-            candidates.append({"name": recipe.name, "skipped": str(error)})
+            candidates[recipe.name] = {"name": recipe.name, "skipped": str(error)}
             continue
         if result.nothing_to_compress:
-            candidates.append({"name": recipe.name, "skipped": result.details["reason"]})
+            candidates[recipe.name] = {"name": recipe.name, "skipped": result.details["reason"]}
             continue
-        judgement = judge(result.model)
-        problem = judgement.disqualified_by()
-        log.info(
-            "quantize auto: %s metric %.4f, %d weight bytes, %s: %s",
-            recipe.name,
-            judgement.figures.metric,
-            judgement.figures.weight_bytes,
-            "; ".join(timing.describe() for timing in judgement.timings),
-            problem or "qualifies",
-        )
-        candidates.append(
-            {
-                "name": recipe.name,
-                "qualified": problem is None,
-                "why": problem,
-                **judgement.as_dict(),
-            }
-        )
-        if problem is None:
+        judgement = judge.judge(result.model)
+        candidates[recipe.name] = _record(recipe.name, judgement, step.objective)
+        if judgement.disqualified_by(step.objective) is None:
             qualified.append(_Qualified(recipe.name, result.model, judgement))
     details: dict[str, Any] = {"mode": "auto", "objective": step.objective}
-    if not qualified:
-        measured = [c for c in candidates if "skipped" not in c]
-        reason = (
-            "no candidate passes the gate without being slower than the original: "
-            + "; ".join(f"{c['name']} {c['why']}" for c in measured)
-            if measured
-            else "no quantizable ops"
-        )
-        return StepResult(model, {**details, "reason": reason, "candidates": candidates}, True)
-    chosen, why = (_fastest if step.objective == "latency" else _smallest)(qualified)
-    return StepResult(
-        chosen.model, {**details, "chosen": chosen.name, "why": why, "candidates": candidates}
+    pick = _fastest if step.objective == "latency" else _smallest
+    while qualified:
+        chosen, why = pick(qualified)
+        timings = judge.retime(chosen.model, chosen.judgement.timings)
+        confirmed = replace(chosen.judgement, timings=timings)
+        candidates[chosen.name] = {
+            **_record(chosen.name, confirmed, step.objective),
+            "confirmed": True,
+        }
+        if confirmed.disqualified_by(step.objective) is None:
+            details.update(chosen=chosen.name, why=why)
+            return StepResult(chosen.model, {**details, "candidates": list(candidates.values())})
+        qualified.remove(chosen)
+    measured = [c for c in candidates.values() if "skipped" not in c]
+    reason = (
+        f"no candidate qualifies for objective {step.objective}: "
+        + "; ".join(f"{c['name']} {c['why']}" for c in measured)
+        if measured
+        else "no quantizable ops"
     )
+    return StepResult(
+        model, {**details, "reason": reason, "candidates": list(candidates.values())}, True
+    )
+
+
+def _record(name: str, judgement: Judgement, objective: str) -> dict[str, Any]:
+    problem = judgement.disqualified_by(objective)
+    log.info(
+        "quantize auto: %s metric %.4f, %d weight bytes, %s: %s",
+        name,
+        judgement.figures.metric,
+        judgement.figures.weight_bytes,
+        "; ".join(timing.describe() for timing in judgement.timings),
+        problem or "qualifies",
+    )
+    return {"name": name, "qualified": problem is None, "why": problem, **judgement.as_dict()}
