@@ -8,6 +8,9 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 
+from modeldeploy.compress.errors import CompressError
+from modeldeploy.compress.runtime import summarise
+
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
@@ -25,5 +28,10 @@ def optimize(model: onnx.ModelProto, level: str = "extended") -> onnx.ModelProto
         options.graph_optimization_level = LEVELS[level]
         options.optimized_model_filepath = str(target)
         options.intra_op_num_threads = 1
-        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        try:
+            ort.InferenceSession(
+                model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ORT raises its own Fail/InvalidGraph/... types
+            raise CompressError(f"optimize level {level} failed: {summarise(error)}") from None
         return onnx.load(str(target))
