@@ -16,7 +16,7 @@ from aiohttp import web
 from modeldeploy.sandbox.apiserver import errors, protobuf, tables
 from modeldeploy.sandbox.apiserver.errors import ApiError
 from modeldeploy.sandbox.apiserver.logs import PodLogs
-from modeldeploy.sandbox.apiserver.options import DeleteOptions
+from modeldeploy.sandbox.apiserver.options import DeleteOptions, delete_answer
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
 from modeldeploy.sandbox.apiserver.resources import ResourceType
 from modeldeploy.sandbox.apiserver.scale import get_scale, update_scale
@@ -195,7 +195,8 @@ class ResourceRoutes:
                 raise errors.method_not_allowed()
             options = DeleteOptions.parse(await _delete_options(request), query)
             obj, gone = service.delete(rt, namespace, name, options)
-            return json_response(obj, 200 if gone else 202)
+            answer = delete_answer(rt.group, rt.plural, obj, gone)
+            return json_response(answer, options.status_code(gone))
         raise errors.method_not_allowed()
 
     async def _scale(
