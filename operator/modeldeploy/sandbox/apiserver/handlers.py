@@ -23,7 +23,12 @@ from modeldeploy.sandbox.apiserver.scale import get_scale, update_scale
 from modeldeploy.sandbox.apiserver.selectors import FieldSelector, LabelSelector, object_filter
 from modeldeploy.sandbox.apiserver.service import ApiService
 from modeldeploy.sandbox.apiserver.store import Change
-from modeldeploy.sandbox.apiserver.watch import Subscription, watch_event
+from modeldeploy.sandbox.apiserver.watch import (
+    Subscription,
+    check_list_options,
+    next_bookmark_time,
+    watch_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +246,7 @@ class ResourceRoutes:
         return json_response(obj)
 
     def _list(self, request: web.Request, target: Target, query: dict[str, str]) -> web.Response:
+        check_list_options(query, watching=False)
         limit = _int_param(query, "limit")
         result = self.service.list_objects(
             target.rt,
@@ -311,7 +317,10 @@ class ResourceRoutes:
         timeout = _int_param(query, "timeoutSeconds") or _DEFAULT_WATCH_SECONDS
         deadline = time.monotonic() + timeout
         bookmarks = query.get("allowWatchBookmarks") in ("1", "true")
+        check_list_options(query, watching=True)
         send_initial = query.get("sendInitialEvents") == "true"
+        # Without sendInitialEvents, resourceVersion 0 or unset starts with the current state.
+        with_state = send_initial or query.get("sendInitialEvents") is None
         # Table events carry what `includeObject` asks for; None: plain objects.
         as_table = (
             tables.include_object(query)
@@ -327,10 +336,12 @@ class ResourceRoutes:
         response: web.StreamResponse | None = None
         try:
             initial: list[tuple[str, dict[str, Any]]] = []
-            if send_initial or since == "0":
+            if send_initial or (since == "0" and with_state):
                 for obj in store.items(rt.storage_key, namespace if rt.namespaced else None):
                     if matches(obj):
                         initial.append(("ADDED", obj))
+            elif since == "0":
+                pass  # sendInitialEvents=false: from now on
             elif int(since) < store.compacted:
                 self.service.hub.unsubscribe(subscription)
                 response = await self._start_stream(request)
@@ -382,15 +393,22 @@ class ResourceRoutes:
     ) -> None:
         rt = target.rt
         namespace = target.namespace if rt.namespaced else None
-        next_bookmark = time.monotonic() + self.bookmark_seconds
+        store = self.service.store
+        next_bookmark = (
+            next_bookmark_time(time.monotonic(), self.bookmark_seconds, deadline)
+            if bookmarks
+            else None
+        )
         while True:
             now = time.monotonic()
             if now >= deadline or request.transport is None or request.transport.is_closing():
                 return
-            if bookmarks and now >= next_bookmark:
-                await _send(response, "BOOKMARK", self._bookmark(rt, last_rv))
-                next_bookmark = now + self.bookmark_seconds
-            wait = min(deadline, next_bookmark if bookmarks else deadline) - now
+            if next_bookmark is not None and now >= next_bookmark and subscription.queue.empty():
+                # Every change up to the store's version has been sent: resume from there.
+                rv = max(last_rv, store.resource_version)
+                await _send(response, "BOOKMARK", self._bookmark(rt, rv))
+                next_bookmark = next_bookmark_time(now, self.bookmark_seconds, deadline)
+            wait = (deadline if next_bookmark is None else next_bookmark) - now
             try:
                 change: Change | None = await asyncio.wait_for(
                     subscription.queue.get(), timeout=max(0.01, min(wait, _IDLE_CHECK_SECONDS))
