@@ -1,4 +1,12 @@
-"""`pods/{name}/log`: container logs from the files the node agent writes.
+"""Container logs, as a cluster serves them: the node's kubelet endpoint
+`/containerLogs/{namespace}/{pod}/{container}` reads the files the node agent writes
+(`ContainerLogs`), and the API server's `pods/{name}/log` proxies to the pod's node at its
+`InternalIP` and `daemonEndpoints.kubeletEndpoint.Port`, over TLS (`PodLogs`), as
+kube-apiserver does (pkg/registry/core/pod/strategy.go LogLocation), so `kubectl logs` works
+with any node agent and the node agent with any API server. For a pod on no node, or on one
+that reports no kubelet endpoint, the sandbox directory's files are read (where the sandbox's
+own node agent writes them), so such a pod still says why it has no log yet (kube-apiserver
+would answer an unscheduled pod with an empty log).
 
 Layout (as the kubelet's /var/log/pods): `<log dir>/<namespace>_<pod>_<uid>/<container>/<N>.log`
 where N is the container's restart count; the highest N is the current run, the one before
@@ -8,16 +16,26 @@ it is `previous=true`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 
 from modeldeploy.sandbox.apiserver import errors
 
 # How often a `follow=true` stream looks for new output.
 _FOLLOW_POLL_SECONDS = 0.2
+# kube-apiserver's default --kubelet-preferred-address-types.
+_ADDRESS_PREFERENCE = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+# The PodLogOptions the kubelet is given (the rest: the API server's own business).
+_PASSED_ON = ("follow", "previous", "tailLines", "limitBytes", "timestamps", "sinceSeconds")
+_KUBELET_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
+_ERROR_BODY_LIMIT = 4096
 
 
 def pod_log_dir(log_root: Path, namespace: str, name: str, uid: str) -> Path:
@@ -36,31 +54,170 @@ def _tail(data: bytes, lines: int) -> bytes:
     return b"".join(parts[-lines:])
 
 
-class PodLogs:
-    def __init__(self, log_root: Path, pod_alive: Callable[[str, str, str], bool]) -> None:
-        self.log_root = log_root
-        # (namespace, name, uid) -> whether the pod is still there and not finished
-        self._pod_alive = pod_alive
+class LogError(Exception):
+    """No log to serve: the HTTP status and the kubelet's message."""
 
-    def _log_file(self, pod: dict[str, Any], container: str, previous: bool) -> Path:
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _true(query: Mapping[str, str], name: str) -> bool:
+    return query.get(name) in ("1", "true")
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """PodLogOptions from a query, validated as kube-apiserver validates them."""
+
+    follow: bool = False
+    previous: bool = False
+    tail_lines: int | None = None
+    limit_bytes: int | None = None
+
+    @staticmethod
+    def parse(query: Mapping[str, str]) -> LogOptions:
+        tail = query.get("tailLines")
+        if tail is not None and not tail.isdigit():
+            raise errors.bad_request(f'tailLines: Invalid value: "{tail}"')
+        limit = query.get("limitBytes")
+        if limit is not None and (not limit.isdigit() or int(limit) == 0):
+            raise errors.bad_request(f'limitBytes: Invalid value: "{limit}"')
+        since = query.get("sinceSeconds")
+        if since is not None and (not since.isdigit() or int(since) == 0):
+            raise errors.bad_request(f'sinceSeconds: Invalid value: "{since}"')
+        return LogOptions(
+            follow=_true(query, "follow"),
+            previous=_true(query, "previous"),
+            tail_lines=int(tail) if tail is not None else None,
+            limit_bytes=int(limit) if limit is not None else None,
+        )
+
+
+class ContainerLogs:
+    """The kubelet's side: one container's log file, streamed (and followed) as it grows."""
+
+    def __init__(self, log_root: Path) -> None:
+        self.log_root = log_root
+
+    def _log_file(self, pod: Mapping[str, Any], container: str, previous: bool) -> Path:
+        """The run to read; the kubelet's messages (pkg/kubelet/kubelet_pods.go
+        validateContainerLogStatus) when there is none, as 400 answers (LogError)."""
         meta = pod["metadata"]
         name = meta["name"]
         directory = pod_log_dir(self.log_root, meta["namespace"], name, meta["uid"]) / container
         runs = _runs(directory) if directory.is_dir() else []
         if previous:
             if len(runs) < 2:
-                raise errors.bad_request(
-                    f'previous terminated container "{container}" in pod "{name}" not found'
+                raise LogError(
+                    400, f'previous terminated container "{container}" in pod "{name}" not found'
                 )
             return runs[-2]
         if not runs:
             reason = _waiting_reason(pod, container)
-            raise errors.bad_request(
-                f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+            raise LogError(
+                400, f'container "{container}" in pod "{name}" is waiting to start: {reason}'
             )
         return runs[-1]
 
-    def _container(self, pod: dict[str, Any], query: dict[str, str]) -> str:
+    async def respond(
+        self,
+        request: web.Request,
+        pod: Mapping[str, Any],
+        container: str,
+        running: Callable[[], bool],
+    ) -> web.StreamResponse:
+        """`running()`: whether the pod may still write (a follow ends once it is not); LogError
+        before anything is sent when there is no such log."""
+        spec = pod.get("spec") or {}
+        names = [
+            c.get("name") for c in [*spec.get("containers", []), *spec.get("initContainers", [])]
+        ]
+        if container not in names:
+            name = pod["metadata"]["name"]
+            raise LogError(404, f'container "{container}" not found in pod "{name}"')
+        try:
+            options = LogOptions.parse(request.query)
+        except errors.ApiError as error:
+            raise LogError(400, error.message) from None
+        path = self._log_file(pod, container, options.previous)
+        data = path.read_bytes()
+        sent_up_to = len(data)  # follow from here, whatever part of it was sent
+        if options.tail_lines is not None:
+            data = _tail(data, options.tail_lines)
+        if options.limit_bytes is not None:
+            data = data[: options.limit_bytes]
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):  # the client went away
+            await response.write(data)
+            if options.follow and options.limit_bytes is None and not options.previous:
+                await _follow(request, response, path, sent_up_to, running)
+            await response.write_eof()
+        return response
+
+
+async def _follow(
+    request: web.Request,
+    response: web.StreamResponse,
+    path: Path,
+    offset: int,
+    running: Callable[[], bool],
+) -> None:
+    """Stream what is appended after `offset` until the pod stops or its client goes away."""
+    while request.transport is not None and not request.transport.is_closing():
+        alive = running()
+        # Read after checking: what was written before the pod finished is still sent.
+        size = path.stat().st_size if path.exists() else offset
+        if size > offset:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read(size - offset)
+            offset = size
+            await response.write(chunk)
+        if not alive:
+            return
+        await asyncio.sleep(_FOLLOW_POLL_SECONDS)
+
+
+def _waiting_reason(pod: Mapping[str, Any], container: str) -> str:
+    status = pod.get("status") or {}
+    for entry in [*status.get("containerStatuses", []), *status.get("initContainerStatuses", [])]:
+        if entry.get("name") == container:
+            waiting = (entry.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason"):
+                return str(waiting["reason"])
+    return "ContainerCreating"
+
+
+def kubelet_address(node: Mapping[str, Any]) -> tuple[str, int] | None:
+    """Where a node's kubelet listens: the preferred address and the kubelet port."""
+    status = node.get("status") or {}
+    port = int(
+        ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 0
+    )
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    address = next((addresses[t] for t in _ADDRESS_PREFERENCE if addresses.get(t)), None)
+    return (str(address), port) if address and port else None
+
+
+class PodLogs:
+    """The API server's side of `pods/{name}/log`."""
+
+    def __init__(
+        self,
+        node: Callable[[str], Mapping[str, Any] | None],
+        local: ContainerLogs,
+        pod_alive: Callable[[str, str, str], bool],
+    ) -> None:
+        self._node = node  # a Node object by name, None when there is none
+        self._local = local  # the files of the sandbox's own node agent
+        # (namespace, name, uid) -> whether the pod is still there and not finished
+        self._pod_alive = pod_alive
+
+    def _container(self, pod: Mapping[str, Any], query: Mapping[str, str]) -> str:
         spec = pod.get("spec") or {}
         names = [c.get("name") for c in spec.get("containers") or []]
         init_names = [c.get("name") for c in spec.get("initContainers") or []]
@@ -78,60 +235,62 @@ class PodLogs:
         )
 
     async def respond(
-        self, request: web.Request, pod: dict[str, Any], query: dict[str, str]
+        self, request: web.Request, pod: Mapping[str, Any], query: Mapping[str, str]
     ) -> web.StreamResponse:
         container = self._container(pod, query)
-        path = self._log_file(pod, container, query.get("previous") in ("1", "true"))
-        data = path.read_bytes()
-        sent_up_to = len(data)  # follow from here, whatever part of it was sent
-        tail = query.get("tailLines")
-        if tail is not None:
-            if not tail.isdigit():
-                raise errors.bad_request(f'tailLines: Invalid value: "{tail}"')
-            data = _tail(data, int(tail))
-        limit = query.get("limitBytes")
-        if limit is not None:
-            if not limit.isdigit() or int(limit) == 0:
-                raise errors.bad_request(f'limitBytes: Invalid value: "{limit}"')
-            data = data[: int(limit)]
-        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        await response.write(data)
-        if query.get("follow") in ("1", "true") and limit is None:
-            await self._follow(request, response, pod, path, sent_up_to)
-        await response.write_eof()
-        return response
-
-    async def _follow(
-        self,
-        request: web.Request,
-        response: web.StreamResponse,
-        pod: dict[str, Any],
-        path: Path,
-        offset: int,
-    ) -> None:
-        """Stream what is appended after `offset` until the pod goes away or its client does."""
+        LogOptions.parse(query)
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        node = self._node(str(node_name)) if node_name else None
+        where = kubelet_address(node) if node is not None else None
         meta = pod["metadata"]
-        while request.transport is not None and not request.transport.is_closing():
-            alive = self._pod_alive(meta["namespace"], meta["name"], meta["uid"])
-            # Read after checking: what was written before the pod finished is still sent.
-            size = path.stat().st_size if path.exists() else offset
-            if size > offset:
-                with path.open("rb") as handle:
-                    handle.seek(offset)
-                    chunk = handle.read(size - offset)
-                offset = size
-                await response.write(chunk)
-            if not alive:
-                return
-            await asyncio.sleep(_FOLLOW_POLL_SECONDS)
+        if where is None:
+            ids = (meta["namespace"], meta["name"], meta["uid"])
+            try:
+                return await self._local.respond(
+                    request, pod, container, lambda: self._pod_alive(*ids)
+                )
+            except LogError as error:
+                raise _kubelet_error(error.status, error.message, str(meta["name"])) from None
+        host, port = where
+        path = "/".join(
+            quote(part, safe="") for part in (meta["namespace"], meta["name"], container)
+        )
+        url = f"https://{host}:{port}/containerLogs/{path}"
+        params = {k: query[k] for k in _PASSED_ON if k in query}
+        return await _proxy(request, url, params, str(meta["name"]))
 
 
-def _waiting_reason(pod: dict[str, Any], container: str) -> str:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") == container:
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason"):
-                return str(waiting["reason"])
-    return "ContainerCreating"
+async def _proxy(
+    request: web.Request, url: str, params: Mapping[str, str], name: str
+) -> web.StreamResponse:
+    """Streams the kubelet's answer. Its serving certificate is not verified, as kube-apiserver
+    does not without --kubelet-certificate-authority (pkg/kubelet/client/kubelet_client.go:
+    no CA file, TLS without verification)."""
+    async with aiohttp.ClientSession(timeout=_KUBELET_TIMEOUT) as session:
+        try:
+            upstream = await session.get(url, params=params, ssl=False)
+        except aiohttp.ClientError as error:
+            raise errors.ApiError(
+                500, "InternalError", f"Internal error occurred: {error}"
+            ) from None
+        async with upstream:
+            if upstream.status != 200:
+                text = (await upstream.content.read(_ERROR_BODY_LIMIT)).decode(errors="replace")
+                raise _kubelet_error(upstream.status, text, name)
+            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionResetError):  # the client went away
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            return response
+
+
+def _kubelet_error(status: int, text: str, name: str) -> errors.ApiError:
+    """As kube-apiserver's GenericHttpResponseChecker turns a kubelet's error into a Status."""
+    if status == 400:
+        return errors.bad_request(text)
+    if status == 404:
+        return errors.ApiError(404, "NotFound", text, {"name": name, "kind": "pods/log"})
+    return errors.ApiError(500, "InternalError", f"Internal error occurred: {text}")

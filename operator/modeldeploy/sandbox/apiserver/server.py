@@ -14,7 +14,7 @@ from aiohttp import web
 from modeldeploy.sandbox.apiserver import discovery, errors
 from modeldeploy.sandbox.apiserver.collectors import Collectors
 from modeldeploy.sandbox.apiserver.handlers import ResourceRoutes, json_response, status_errors
-from modeldeploy.sandbox.apiserver.logs import PodLogs
+from modeldeploy.sandbox.apiserver.logs import ContainerLogs, PodLogs
 from modeldeploy.sandbox.apiserver.service import ApiService
 from modeldeploy.sandbox.apiserver.store import Change, Store
 from modeldeploy.sandbox.apiserver.watch import WatchHub
@@ -92,7 +92,9 @@ class ApiServer:
         service.subscribe_changes(self._changed)
         collectors = Collectors(service)
         logs = PodLogs(
-            self.directory / POD_LOG_DIR, lambda ns, name, uid: _pod_alive(service, ns, name, uid)
+            lambda name: service.store.get(("", "nodes"), ("", name)),
+            ContainerLogs(self.directory / POD_LOG_DIR),
+            lambda ns, name, uid: _pod_alive(service, ns, name, uid),
         )
         app = web.Application(middlewares=[status_errors], client_max_size=16 * 1024 * 1024)
         _add_discovery_routes(app, service)

@@ -15,6 +15,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from modeldeploy.sandbox.controllers.informer import Informer
 from modeldeploy.sandbox.node.config import NodeConfig, default_nodes, with_own_taints
 from modeldeploy.sandbox.node.env import decode_secret
 from modeldeploy.sandbox.node.ips import PodAddresses
+from modeldeploy.sandbox.node.kubelet_server import KubeletServer
 from modeldeploy.sandbox.node.pod import NodeRuntime, PodWorker
 from modeldeploy.sandbox.node.runtime import LAUNCHER
 
@@ -80,7 +82,10 @@ def isolation_available(scratch: Path) -> bool:
     return result.returncode == 0
 
 
-def node_object(config: NodeConfig, now: str) -> dict[str, Any]:
+def node_object(config: NodeConfig, now: str, kubelet_port: int = 0) -> dict[str, Any]:
+    """The Node as this agent registers it. Its one address is the loopback address its
+    kubelet endpoint listens on (an API server reaches it there, and needs no DNS for a
+    Hostname address)."""
     ready = [
         ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
         (
@@ -111,11 +116,8 @@ def node_object(config: NodeConfig, now: str) -> dict[str, Any]:
                 }
                 for kind, status, reason, message in ready
             ],
-            "addresses": [
-                {"type": "InternalIP", "address": HOST_IP},
-                {"type": "Hostname", "address": config.name},
-            ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "addresses": [{"type": "InternalIP", "address": HOST_IP}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
             "nodeInfo": {
                 "architecture": "amd64"
                 if platform.machine() in ("x86_64", "AMD64")
@@ -167,12 +169,32 @@ class NodeAgent:
             )
             for node in self.nodes
         }
+        self.kubelet = KubeletServer(
+            HOST_IP,
+            directory / "nodes" / "pki",
+            [node.name for node in self.nodes],
+            directory / POD_LOG_DIR,
+            self._pod_for_logs,
+        )
         self.informers = [
             Informer(client, Kind("v1", "pods"), field_selector=f"spec.nodeName={node.name}")
             for node in self.nodes
         ]
         for informer in self.informers:
             informer.on_change(self._pod_event)
+
+    def _pod_for_logs(self, namespace: str, name: str) -> tuple[Obj, Callable[[], bool]] | None:
+        """A pod this agent runs, and whether it may still write logs (for a follow)."""
+        for uid, worker in self.workers.items():
+            if worker.namespace == namespace and worker.name == name:
+
+                def running(uid: str = uid) -> bool:
+                    current = self.workers.get(uid)
+                    phase = (current.pod.get("status") or {}).get("phase") if current else None
+                    return current is not None and phase not in ("Succeeded", "Failed")
+
+                return worker.pod, running
+        return None
 
     async def fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
         try:
@@ -223,7 +245,7 @@ class NodeAgent:
     async def register(self) -> None:
         now = format_time(utc_now())
         for config in self.nodes:
-            body = node_object(config, now)
+            body = node_object(config, now, self.kubelet.port)
             try:
                 await self.client.create(NODES.path(), body)
             except ApiError as error:
@@ -325,6 +347,13 @@ class NodeAgent:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self.kubelet.start()
+        try:
+            await self._run(stop)
+        finally:
+            await self.kubelet.stop()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.register()
