@@ -7,6 +7,7 @@ Use the `sandbox_api` fixture: it yields a running `SandboxApi` (`.kubeconfig`, 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from modeldeploy.sandbox.apiserver.auth.pki import PKI_DIR, Pki
 from modeldeploy.sandbox.apiserver.server import ApiServer
 
 _START_TIMEOUT = 30.0
@@ -43,7 +45,17 @@ class SandboxApi:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS as the admin of the kubeconfig (for raw urllib requests)."""
+        return Pki(self.directory / PKI_DIR).client_context()
+
+    @property
+    def anonymous_ssl_context(self) -> ssl.SSLContext:
+        """TLS trusting the sandbox's CA, with no client certificate."""
+        return Pki(self.directory / PKI_DIR).client_context(with_admin=False)
 
     @property
     def open_watches(self) -> int:

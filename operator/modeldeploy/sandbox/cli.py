@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from modeldeploy.sandbox.apiserver.auth.pki import PKI_DIR, Pki
 from modeldeploy.sandbox.apiserver.server import KUBECONFIG_FILE, ApiServer
 from modeldeploy.sandbox.node.components import add_node_arguments, node_main, run_components
 
@@ -40,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="no Service proxy (nothing listens on ClusterIPs)",
     )
+    up.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="debugging only: plain HTTP, no authentication, every client is the admin",
+    )
     add_node_arguments(sub.add_parser("node", help="run only the node agent (a kubelet)"))
     for name, text in (("down", "stop a running sandbox"), ("status", "is it running?")):
         action = sub.add_parser(name, help=text)
@@ -61,8 +67,8 @@ def _running_pid(directory: Path) -> int | None:
     return pid
 
 
-async def _serve(directory: Path, port: int, proxy: bool) -> int:
-    server = ApiServer(directory.resolve(), port=port)
+async def _serve(directory: Path, port: int, proxy: bool, insecure_http: bool) -> int:
+    server = ApiServer(directory.resolve(), port=port, insecure_http=insecure_http)
     try:
         await server.start()
     except OSError as error:
@@ -98,12 +104,12 @@ async def _serve(directory: Path, port: int, proxy: bool) -> int:
     return 0
 
 
-def _up(directory: Path, port: int, proxy: bool) -> int:
+def _up(directory: Path, port: int, proxy: bool, insecure_http: bool) -> int:
     pid = _running_pid(directory)
     if pid is not None:
         print(f"error: a sandbox is already running in {directory} (pid {pid})", file=sys.stderr)
         return 1
-    return asyncio.run(_serve(directory, port, proxy))
+    return asyncio.run(_serve(directory, port, proxy, insecure_http))
 
 
 def _down(directory: Path) -> int:
@@ -137,7 +143,9 @@ def _status(directory: Path) -> int:
         print(f"sandbox pid {pid} in {directory} has no usable kubeconfig yet: {error}")
         return 1
     try:
-        with urllib.request.urlopen(f"{server}/version", timeout=5) as response:
+        # /version is public (system:public-info-viewer): only the CA is needed.
+        tls = Pki(directory.resolve() / PKI_DIR).client_context(with_admin=False)
+        with urllib.request.urlopen(f"{server}/version", timeout=5, context=tls) as response:
             version = json.load(response)["gitVersion"]
     except (urllib.error.URLError, OSError, ValueError, KeyError) as error:
         print(f"sandbox pid {pid} in {directory} does not answer at {server}: {error}")
@@ -150,7 +158,7 @@ def _status(directory: Path) -> int:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.action == "up":
-        return _up(args.dir, args.port, args.proxy)
+        return _up(args.dir, args.port, args.proxy, args.insecure_http)
     if args.action == "node":
         return node_main(args)
     if args.action == "down":

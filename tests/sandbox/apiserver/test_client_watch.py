@@ -105,7 +105,7 @@ def _stream(api: SandboxApi, query: str, count: int, accept: str = "application/
         headers={"Accept": accept},
     )
     events = []
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=30, context=api.ssl_context) as response:
         for line in response:
             events.append(json.loads(line))
             if len(events) == count:
@@ -158,6 +158,6 @@ def test_watch_on_one_object_url(sandbox_api: SandboxApi) -> None:
     request = urllib.request.Request(
         f"{sandbox_api.url}/api/v1/namespaces/default/configmaps/mine?watch=true&timeoutSeconds=1"
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=30, context=sandbox_api.ssl_context) as response:
         events = [json.loads(line) for line in response]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "mine")]

@@ -18,7 +18,7 @@ def _create_configmap(api: SandboxApi, name: str) -> None:
         data=body.encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10, context=api.ssl_context) as response:
         assert response.status == 201
 
 
@@ -27,7 +27,8 @@ def test_a_closed_watch_logs_nothing(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     for attempt in range(3):
-        with socket.create_connection(("127.0.0.1", sandbox_api.port), timeout=10) as client:
+        raw = socket.create_connection(("127.0.0.1", sandbox_api.port), timeout=10)
+        with sandbox_api.ssl_context.wrap_socket(raw, server_hostname="127.0.0.1") as client:
             client.sendall(
                 b"GET /api/v1/namespaces/default/configmaps?watch=1 HTTP/1.1\r\n"
                 b"Host: 127.0.0.1\r\n\r\n"

@@ -23,7 +23,7 @@ from modeldeploy.sandbox.node.ips import PodAddresses, listening_addresses
 from modeldeploy.sandbox.node.launcher import inside_root
 from modeldeploy.sandbox.node.runtime import translate
 from modeldeploy.sandbox.node.status import pod_phase
-from modeldeploy.sandbox.node.volumes import Mount, skipped_token_sources
+from modeldeploy.sandbox.node.volumes import Mount, refresh_tokens, token_lifetime
 
 POD = {
     "metadata": {"name": "p", "namespace": "ml", "uid": "u-1", "labels": {"app": "x"}},
@@ -173,7 +173,7 @@ def test_an_address_another_process_listens_on_is_skipped() -> None:
     assert PodAddresses().allocate("a") == "127.0.0.2"
 
 
-def test_projected_token_sources_are_reported_as_skipped() -> None:
+def test_projected_tokens_are_renewed_in_place(tmp_path: Path) -> None:
     pod = {
         "spec": {
             "volumes": [
@@ -181,18 +181,32 @@ def test_projected_token_sources_are_reported_as_skipped() -> None:
                 {
                     "name": "kube-api-access-x1",
                     "projected": {
+                        "defaultMode": 0o640,
                         "sources": [
                             {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
                             {"configMap": {"name": "kube-root-ca.crt"}},
-                        ]
+                        ],
                     },
                 },
             ]
         }
     }
-    expected = 'volume "kube-api-access-x1": serviceAccountToken "token"'
-    assert skipped_token_sources(pod) == [expected]
-    assert skipped_token_sources({"spec": {}}) == []
+    issued: list[Any] = []
+
+    async def tokens(pod: Any, source: Any) -> tuple[str, int]:
+        issued.append(source)
+        return f"token-{len(issued)}", int(source["expirationSeconds"])
+
+    folder = tmp_path / "kube-api-access-x1"
+    folder.mkdir()
+    (folder / "token").write_text("token-0")
+    volumes = {"kube-api-access-x1": folder, "cfg": tmp_path / "cfg"}
+    assert token_lifetime(pod) == 3607
+    assert token_lifetime({"spec": {}}) is None
+    assert asyncio.run(refresh_tokens(pod, volumes, tokens)) == 3607
+    assert (folder / "token").read_text() == "token-1"
+    assert (folder / "token").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in folder.iterdir()) == ["token"]
 
 
 def test_registration_sets_only_the_agents_own_taints() -> None:

@@ -133,7 +133,84 @@ _MESSAGES: dict[str, Schema] = {
         5: ("nodePort", "int,omitempty"),
     },
     "ServiceAccount": {1: ("metadata", "ObjectMeta")},
+    # rbac.authorization.k8s.io/v1: `kubectl create role|clusterrole|rolebinding|...`.
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "list:PolicyRule")},
+    "ClusterRole": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("rules", "list:PolicyRule"),
+        3: ("aggregationRule", "AggregationRule"),
+    },
+    "PolicyRule": {
+        1: ("verbs", "list:string"),
+        2: ("apiGroups", "list:string"),
+        3: ("resources", "list:string"),
+        4: ("resourceNames", "list:string"),
+        5: ("nonResourceURLs", "list:string"),
+    },
+    "AggregationRule": {1: ("clusterRoleSelectors", "list:LabelSelector")},
+    "RoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "list:Subject"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "ClusterRoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "list:Subject"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "Subject": {
+        1: ("kind", "string"),
+        2: ("apiGroup", "string"),
+        3: ("name", "string"),
+        4: ("namespace", "string"),
+    },
+    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
+    # authorization.k8s.io/v1 and authentication.k8s.io/v1: what `kubectl auth` and
+    # `kubectl create token` send.
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "AccessReviewSpec")},
+    "SubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "AccessReviewSpec")},
+    "LocalSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "AccessReviewSpec")},
+    "AccessReviewSpec": {
+        1: ("resourceAttributes", "ResourceAttributes"),
+        2: ("nonResourceAttributes", "NonResourceAttributes"),
+        3: ("user", "string"),
+        4: ("groups", "list:string"),
+        6: ("uid", "string"),
+    },
+    "ResourceAttributes": {
+        1: ("namespace", "string"),
+        2: ("verb", "string"),
+        3: ("group", "string"),
+        4: ("version", "string"),
+        5: ("resource", "string"),
+        6: ("subresource", "string"),
+        7: ("name", "string"),
+    },
+    "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "RulesReviewSpec")},
+    "RulesReviewSpec": {1: ("namespace", "string")},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta"), 2: _STATUS},
+    "TokenRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenRequestSpec"), 3: _STATUS},
+    "TokenRequestSpec": {
+        1: ("audiences", "list:string"),
+        3: ("boundObjectRef", "BoundObjectReference"),
+        4: ("expirationSeconds", "int"),
+    },
+    "BoundObjectReference": {
+        1: ("kind", "string"),
+        2: ("apiVersion", "string"),
+        3: ("name", "string"),
+        4: ("uid", "string"),
+    },
 }
+_REVIEW_KINDS = (
+    "LocalSubjectAccessReview",
+    "SelfSubjectAccessReview",
+    "SelfSubjectReview",
+    "SelfSubjectRulesReview",
+    "SubjectAccessReview",
+    "TokenRequest",
+)
 # Messages whose unknown fields are refused rather than skipped: the workloads' own.
 _STRICT = frozenset(_MESSAGES) - {
     "Unknown",
@@ -147,8 +224,20 @@ _STRICT = frozenset(_MESSAGES) - {
     "DeleteOptions",
     "Preconditions",
     "MapEntry",
+    # Requests, not stored objects: fields they do not read (selectors, extra) are skipped.
+    *_REVIEW_KINDS,
+    "AccessReviewSpec",
+    "ResourceAttributes",
+    "NonResourceAttributes",
+    "RulesReviewSpec",
+    "TokenRequestSpec",
+    "BoundObjectReference",
 }
 DECODABLE_KINDS = (
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
     "ConfigMap",
     "DeleteOptions",
     "Deployment",
@@ -157,6 +246,7 @@ DECODABLE_KINDS = (
     "Secret",
     "Service",
     "ServiceAccount",
+    *_REVIEW_KINDS,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from pathlib import Path
@@ -12,6 +13,8 @@ import yaml
 from aiohttp import web
 
 from modeldeploy.sandbox.apiserver import discovery, errors
+from modeldeploy.sandbox.apiserver.auth.pki import Pki
+from modeldeploy.sandbox.apiserver.auth.setup import Security, aggregate_cluster_roles
 from modeldeploy.sandbox.apiserver.collectors import Collectors
 from modeldeploy.sandbox.apiserver.handlers import ResourceRoutes, json_response, status_errors
 from modeldeploy.sandbox.apiserver.logs import ContainerLogs, PodLogs
@@ -28,12 +31,25 @@ CONTEXT_NAME = "modeldeploy-sandbox"
 _COLLECT_PAUSE_SECONDS = 0.02
 
 
-def write_kubeconfig(path: Path, server: str) -> None:
+def _data(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def write_kubeconfig(path: Path, server: str, pki: Pki | None) -> None:
+    """A kubeconfig for the admin: the CA and a client certificate in system:masters, inline."""
+    cluster: dict[str, Any] = {"server": server}
+    user: dict[str, Any] = {}
+    if pki is not None:
+        cluster["certificate-authority-data"] = _data(pki.ca_cert)
+        user = {
+            "client-certificate-data": _data(pki.admin_cert),
+            "client-key-data": _data(pki.admin_key),
+        }
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT_NAME, "cluster": {"server": server}}],
-        "users": [{"name": CONTEXT_NAME, "user": {}}],
+        "clusters": [{"name": CONTEXT_NAME, "cluster": cluster}],
+        "users": [{"name": CONTEXT_NAME, "user": user}],
         "contexts": [
             {
                 "name": CONTEXT_NAME,
@@ -44,6 +60,7 @@ def write_kubeconfig(path: Path, server: str) -> None:
         "preferences": {},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
 
 
 class ApiServer:
@@ -60,8 +77,10 @@ class ApiServer:
         port: int = 0,
         history: int = 10_000,
         bookmark_seconds: float = 30.0,
+        insecure_http: bool = False,
     ) -> None:
         self.directory = directory
+        self.insecure_http = insecure_http
         self.host = host
         self.port = port
         self.history = history
@@ -78,7 +97,7 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'http' if self.insecure_http else 'https'}://{self.host}:{self.port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -96,21 +115,28 @@ class ApiServer:
             ContainerLogs(self.directory / POD_LOG_DIR),
             lambda ns, name, uid: _pod_alive(service, ns, name, uid),
         )
-        app = web.Application(middlewares=[status_errors], client_max_size=16 * 1024 * 1024)
+        security = Security.create(self.directory, service, self.insecure_http)
+        app = web.Application(
+            middlewares=[status_errors, security.filter()], client_max_size=16 * 1024 * 1024
+        )
         _add_discovery_routes(app, service)
+        security.add_routes(app, service)
         ResourceRoutes(service, logs, self.bookmark_seconds).add_to(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        tls = None if self.insecure_http else security.pki.server_context()
+        site = web.TCPSite(
+            self._runner, self.host, self.port, reuse_address=True, ssl_context=tls
+        )
         try:
             await site.start()
         except OSError:
             await self.stop()
             raise
         self.port = int(self._runner.addresses[0][1])
-        self._collector_task = asyncio.create_task(self._collect(collectors))
+        self._collector_task = asyncio.create_task(self._collect(service, collectors))
         self._collect_wanted.set()
-        write_kubeconfig(self.kubeconfig, self.url)
+        write_kubeconfig(self.kubeconfig, self.url, None if self.insecure_http else security.pki)
         log.info("sandbox API server on %s (state in %s)", self.url, self.directory)
 
     async def stop(self) -> None:
@@ -130,12 +156,13 @@ class ApiServer:
     def _changed(self, change: Change) -> None:
         self._collect_wanted.set()
 
-    async def _collect(self, collectors: Collectors) -> None:
+    async def _collect(self, service: ApiService, collectors: Collectors) -> None:
         while True:
             await self._collect_wanted.wait()
             self._collect_wanted.clear()
             try:
                 collectors.run_pass()
+                aggregate_cluster_roles(service)
             except Exception:
                 log.exception("garbage collection pass failed")
             # Let requests in between passes, and let a burst of writes make one pass.

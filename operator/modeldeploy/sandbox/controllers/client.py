@@ -125,6 +125,20 @@ def load_kubeconfig(path: Path, context: str | None = None) -> Connection:
     return Connection(str(cluster["server"]).rstrip("/"), headers, ssl_context)
 
 
+def certificate_authority(path: Path) -> str | None:
+    """The PEM of the CA the kubeconfig's current cluster is verified with, if any."""
+    config = yaml.safe_load(path.read_text()) or {}
+    contexts = {c["name"]: c.get("context") or {} for c in config.get("contexts") or []}
+    chosen = contexts.get(config.get("current-context"), {})
+    clusters = {c["name"]: c.get("cluster") or {} for c in config.get("clusters") or []}
+    cluster = clusters.get(chosen.get("cluster"), {})
+    if cluster.get("certificate-authority-data"):
+        return base64.b64decode(str(cluster["certificate-authority-data"])).decode()
+    if cluster.get("certificate-authority"):
+        return (path.parent / str(cluster["certificate-authority"])).read_text()
+    return None
+
+
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     if response.status < 300:
         return
@@ -153,6 +167,11 @@ class KubeClient:
     @classmethod
     def from_kubeconfig(cls, path: Path, user_agent: str) -> KubeClient:
         return cls(load_kubeconfig(path), user_agent)
+
+    @property
+    def server(self) -> str:
+        """The API server's URL."""
+        return self._connection.server
 
     async def close(self) -> None:
         await self._session.close()

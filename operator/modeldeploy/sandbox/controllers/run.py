@@ -6,13 +6,14 @@ import asyncio
 from pathlib import Path
 
 from modeldeploy.sandbox.controllers.base import Controller, run_until_stopped
-from modeldeploy.sandbox.controllers.client import KubeClient
+from modeldeploy.sandbox.controllers.client import KubeClient, certificate_authority
 from modeldeploy.sandbox.controllers.deployment import DeploymentController
 from modeldeploy.sandbox.controllers.endpoints import EndpointsController
 from modeldeploy.sandbox.controllers.job import JobController
 from modeldeploy.sandbox.controllers.jobplan import Backoff
 from modeldeploy.sandbox.controllers.nodes import NodeLifecycleController
 from modeldeploy.sandbox.controllers.replicaset import ReplicaSetController
+from modeldeploy.sandbox.controllers.rootca import RootCAPublisher
 from modeldeploy.sandbox.controllers.volumes import ClaimBinder
 
 
@@ -32,6 +33,9 @@ async def run(
         ClaimBinder(client),
         NodeLifecycleController(client, node_grace_seconds),
     ]
+    ca_pem = certificate_authority(kubeconfig)
+    if ca_pem is not None:  # (a plain-HTTP debugging sandbox has no CA to publish)
+        controllers.append(RootCAPublisher(client, ca_pem))
     try:
         await run_until_stopped(stop, *(controller.run() for controller in controllers))
     finally:

@@ -15,7 +15,7 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,7 @@ class NodeAgent:
                 isolate=isolate,
                 fetch=self.fetch,
                 lookup=self.lookup,
+                tokens=self.token,
                 crash_backoff=options.crash_backoff,
             )
             for node in self.nodes
@@ -203,6 +204,27 @@ class NodeAgent:
             if error.status == 404:
                 return None
             raise
+
+    async def token(self, pod: Mapping[str, Any], source: Mapping[str, Any]) -> tuple[str, int]:
+        """A token bound to `pod` for a projected serviceAccountToken source (TokenRequest)."""
+        meta = pod["metadata"]
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        lifetime = int(source.get("expirationSeconds") or 3600)
+        spec: Obj = {
+            "expirationSeconds": lifetime,
+            "boundObjectRef": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "uid": meta["uid"],
+            },
+        }
+        if source.get("audience"):
+            spec["audiences"] = [source["audience"]]
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        path = Kind("v1", "serviceaccounts").path(meta["namespace"], account, "token")
+        answer = await self.client.create(path, body)
+        return str(answer["status"]["token"]), lifetime
 
     async def lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         obj = await self.fetch(kind, namespace, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -124,11 +125,35 @@ def base_env(pod: Obj) -> dict[str, str]:
     }
 
 
+def api_server_env(server: str) -> dict[str, str]:
+    """The `kubernetes` Service's variables, which a kubelet gives every pod whatever its
+    enableServiceLinks (pkg/kubelet/kubelet_pods.go getServiceEnvVarMap): what in-cluster
+    clients (`load_incluster_config()`) look for."""
+    url = urllib.parse.urlsplit(server)
+    host, port = url.hostname or "", str(url.port or 443)
+    address = f"tcp://{host}:{port}"
+    return {
+        "KUBERNETES_SERVICE_HOST": host,
+        "KUBERNETES_SERVICE_PORT": port,
+        "KUBERNETES_SERVICE_PORT_HTTPS": port,
+        "KUBERNETES_PORT": address,
+        f"KUBERNETES_PORT_{port}_TCP": address,
+        f"KUBERNETES_PORT_{port}_TCP_PROTO": "tcp",
+        f"KUBERNETES_PORT_{port}_TCP_PORT": port,
+        f"KUBERNETES_PORT_{port}_TCP_ADDR": host,
+    }
+
+
 async def container_env(
-    pod: Obj, container: Obj, lookup: Lookup, pod_ip: str, host_ip: str
+    pod: Obj,
+    container: Obj,
+    lookup: Lookup,
+    pod_ip: str,
+    host_ip: str,
+    service_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment a container starts with; raises ConfigError naming what is missing."""
-    env = base_env(pod)
+    env = {**base_env(pod), **(service_env or {})}
     namespace = pod["metadata"]["namespace"]
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix", "")

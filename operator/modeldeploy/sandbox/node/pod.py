@@ -16,7 +16,13 @@ from modeldeploy.sandbox.apiserver.logs import pod_log_dir
 from modeldeploy.sandbox.controllers.client import API_ERRORS, PODS, ApiError, KubeClient, Obj
 from modeldeploy.sandbox.controllers.clock import format_time, utc_now
 from modeldeploy.sandbox.node.container import ContainerState, terminated_state
-from modeldeploy.sandbox.node.env import ConfigError, Lookup, container_env, expand
+from modeldeploy.sandbox.node.env import (
+    ConfigError,
+    Lookup,
+    api_server_env,
+    container_env,
+    expand,
+)
 from modeldeploy.sandbox.node.events import EventRecorder, container_field_path
 from modeldeploy.sandbox.node.images import (
     ImageNotFoundError,
@@ -38,16 +44,20 @@ from modeldeploy.sandbox.node.status import pod_conditions, pod_phase
 from modeldeploy.sandbox.node.volumes import (
     Fetch,
     Mount,
+    TokenSource,
     VolumeError,
     container_mounts,
     prepare_volumes,
     read_only_volumes,
-    skipped_token_sources,
+    refresh_tokens,
+    token_lifetime,
 )
 
 log = logging.getLogger(__name__)
 
 PUBLISH_ON_SHUTDOWN_SECONDS = 5.0
+# pkg/kubelet/token/token_manager.go: a token is renewed once 80% of its lifetime has passed.
+TOKEN_REFRESH_FRACTION = 0.8
 _VOLUME_RETRIES: tuple[type[Exception], ...] = (VolumeError, *API_ERRORS)
 _CONFIG_RETRIES: tuple[type[Exception], ...] = (ConfigError, VolumeError, *API_ERRORS)
 COMPONENT = "kubelet"
@@ -66,6 +76,7 @@ class NodeRuntime:
     isolate: bool
     fetch: Fetch
     lookup: Lookup
+    tokens: TokenSource
     crash_backoff: float = 10.0
     max_backoff: float = 300.0
 
@@ -326,16 +337,32 @@ class PodWorker:
         if not await self._images_available():
             return
         volumes = await self._volumes()
-        self.sandbox_ready = True
-        self.mark_dirty()
-        for state in self.init_states:
-            if not await self._run_init(state, volumes):
-                self.mark_dirty()
-                return
-        self.init_done = True
-        self.mark_dirty()
-        await asyncio.gather(*(self._supervise(state, volumes) for state in self.states))
-        self.mark_dirty()
+        refresher = asyncio.create_task(self._refresh_tokens(volumes))
+        try:
+            self.sandbox_ready = True
+            self.mark_dirty()
+            for state in self.init_states:
+                if not await self._run_init(state, volumes):
+                    self.mark_dirty()
+                    return
+            self.init_done = True
+            self.mark_dirty()
+            await asyncio.gather(*(self._supervise(state, volumes) for state in self.states))
+            self.mark_dirty()
+        finally:
+            refresher.cancel()
+
+    async def _refresh_tokens(self, volumes: Mapping[str, Path]) -> None:
+        """Renew projected tokens at 80% of their lifetime, as the kubelet's token manager."""
+        lifetime = token_lifetime(self.pod)
+        while lifetime is not None:
+            wait = lifetime * TOKEN_REFRESH_FRACTION
+            await asyncio.sleep(wait)
+            try:
+                lifetime = await refresh_tokens(self.pod, volumes, self.runtime.tokens)
+            except API_ERRORS as error:
+                await self.event("Warning", "FailedMount", f"token refresh failed: {error}")
+                lifetime = max(int(wait * (1 - TOKEN_REFRESH_FRACTION)), 1)
 
     async def _images_available(self) -> bool:
         attempt = 0
@@ -378,14 +405,6 @@ class PodWorker:
                 state.spec = by_name.get(state.name, state.spec)
 
     async def _volumes(self) -> dict[str, Path]:
-        skipped = skipped_token_sources(self.pod)
-        if skipped:
-            await self.event(
-                "Warning",
-                "FailedMount",
-                "MountVolume.SetUp incomplete: this node issues no service-account tokens yet, "
-                f"so {', '.join(skipped)} has no file; in-cluster API clients will find no token",
-            )
         attempt = 0
         while True:
             try:
@@ -394,6 +413,7 @@ class PodWorker:
                     self.folder,
                     self.runtime.claims_root,
                     self.runtime.fetch,
+                    self.runtime.tokens,
                     self.pod_ip,
                     self.runtime.host_ip,
                 )
@@ -454,7 +474,12 @@ class PodWorker:
         spec = state.spec
         try:
             env = await container_env(
-                self.pod, spec, self.runtime.lookup, self.pod_ip, self.runtime.host_ip
+                self.pod,
+                spec,
+                self.runtime.lookup,
+                self.pod_ip,
+                self.runtime.host_ip,
+                api_server_env(self.runtime.client.server),
             )
             mounts = container_mounts(spec, volumes, read_only_volumes(self.pod))
         except _CONFIG_RETRIES as error:

@@ -4,6 +4,7 @@ persistentVolumeClaim (one directory per claim, kept across pods) and hostPath."
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from modeldeploy.sandbox.node.env import field_value
 Obj = Mapping[str, Any]
 # (kind "configmap"|"secret"|"persistentvolumeclaim", namespace, name) -> object or None
 Fetch = Callable[[str, str, str], Awaitable[Obj | None]]
+# (pod, serviceAccountToken source) -> (a token from the TokenRequest API, its lifetime in s)
+TokenSource = Callable[[Obj, Obj], Awaitable[tuple[str, int]]]
 
 
 class VolumeError(Exception):
@@ -93,11 +96,20 @@ def _downward_files(pod: Obj, items: list[Obj], pod_ip: str, host_ip: str) -> di
 
 
 async def _projected(
-    pod: Obj, volume: Obj, folder: Path, fetch: Fetch, pod_ip: str, host_ip: str
+    pod: Obj,
+    volume: Obj,
+    folder: Path,
+    fetch: Fetch,
+    tokens: TokenSource,
+    pod_ip: str,
+    host_ip: str,
 ) -> None:
     namespace = pod["metadata"]["namespace"]
     combined: dict[str, bytes] = {}
     for source in volume.get("sources") or []:
+        if "serviceAccountToken" in source:
+            token, _ = await tokens(pod, source["serviceAccountToken"])
+            combined[source["serviceAccountToken"].get("path", "token")] = token.encode()
         for key, kind in (("configMap", "configmap"), ("secret", "secret")):
             if key in source:
                 files = await _object_files(fetch, kind, namespace, source[key]) or {}
@@ -132,7 +144,13 @@ def _host_path(source: Obj) -> Path:
 
 
 async def prepare_volumes(
-    pod: Obj, pod_dir: Path, claims_root: Path, fetch: Fetch, pod_ip: str, host_ip: str
+    pod: Obj,
+    pod_dir: Path,
+    claims_root: Path,
+    fetch: Fetch,
+    tokens: TokenSource,
+    pod_ip: str,
+    host_ip: str,
 ) -> dict[str, Path]:
     """Create every volume of the pod on the host; volume name -> host path."""
     namespace = pod["metadata"]["namespace"]
@@ -158,7 +176,7 @@ async def prepare_volumes(
             items = volume["downwardAPI"].get("items") or []
             _write_files(folder, _downward_files(pod, items, pod_ip, host_ip), None, 0o644, name)
         elif "projected" in volume:
-            await _projected(pod, volume["projected"], folder, fetch, pod_ip, host_ip)
+            await _projected(pod, volume["projected"], folder, fetch, tokens, pod_ip, host_ip)
         elif "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"].get("claimName", "")
             if await fetch("persistentvolumeclaim", namespace, claim) is None:
@@ -175,16 +193,33 @@ async def prepare_volumes(
     return paths
 
 
-def skipped_token_sources(pod: Obj) -> list[str]:
-    """Projected serviceAccountToken sources this node cannot fill yet (it issues no tokens),
-    one line each for the pod's Warning event; their volumes are mounted without the file."""
-    skipped = []
+def token_lifetime(pod: Obj) -> int | None:
+    """The shortest lifetime the pod's projected tokens ask for (None: it has none)."""
+    lifetimes = [
+        int(source["serviceAccountToken"].get("expirationSeconds") or 3600)
+        for volume in (pod.get("spec") or {}).get("volumes") or []
+        for source in (volume.get("projected") or {}).get("sources") or []
+        if "serviceAccountToken" in source
+    ]
+    return min(lifetimes, default=None)
+
+
+async def refresh_tokens(pod: Obj, volumes: Mapping[str, Path], tokens: TokenSource) -> int | None:
+    """Write a fresh token into each projected token file (atomically: readers see the old
+    token or the new, never none); the shortest lifetime among them, None without any."""
+    shortest: int | None = None
     for volume in (pod.get("spec") or {}).get("volumes") or []:
         for source in (volume.get("projected") or {}).get("sources") or []:
-            if "serviceAccountToken" in source:
-                path = source["serviceAccountToken"].get("path", "")
-                skipped.append(f'volume "{volume.get("name", "")}": serviceAccountToken "{path}"')
-    return skipped
+            if "serviceAccountToken" not in source or volume.get("name") not in volumes:
+                continue
+            token, lifetime = await tokens(pod, source["serviceAccountToken"])
+            target = volumes[volume["name"]] / source["serviceAccountToken"].get("path", "token")
+            scratch = target.with_name(f".{target.name}.new")
+            scratch.write_bytes(token.encode())
+            scratch.chmod(int(volume["projected"].get("defaultMode", 0o644)))
+            os.replace(scratch, target)
+            shortest = lifetime if shortest is None else min(shortest, lifetime)
+    return shortest
 
 
 _READ_ONLY_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
