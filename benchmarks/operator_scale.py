@@ -28,6 +28,7 @@ import platform
 import re
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import threading
@@ -102,11 +103,12 @@ def operator_counters(operator: OperatorProcess) -> dict[str, dict[str, float]]:
 class Lister:
     """Raw JSON lists of the namespace (no client models: 1000s of objects per poll)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tls: ssl.SSLContext) -> None:
         self.url = url
+        self.tls = tls
 
     def items(self, path: str) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(self.url + path, timeout=120) as response:
+        with urllib.request.urlopen(self.url + path, timeout=120, context=self.tls) as response:
             items: list[dict[str, Any]] = json.loads(response.read())["items"]
         return items
 
@@ -226,7 +228,7 @@ def run_size(count: int, idle_seconds: float, deadline: float, work: Path, log: 
         )
         operator = start_operator(env.api.kubeconfig, directory / "operator.log")
         pid = operator.process.pid
-        lister = Lister(api.url)
+        lister = Lister(api.url, api.ssl_context)
         while True:  # the operator's metrics endpoint answers once it has started
             try:
                 start_counters = operator_counters(operator)

@@ -36,6 +36,7 @@ import os
 import platform
 import shutil
 import signal
+import ssl
 import statistics
 import sys
 import tempfile
@@ -149,12 +150,13 @@ class Traffic:
 class Api:
     """Raw JSON reads of the sandbox API (cheap enough to poll every 100 ms)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tls: ssl.SSLContext) -> None:
         self.url = url
+        self.tls = tls
 
     def get(self, path: str, **query: str) -> dict[str, Any]:
         address = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        with urllib.request.urlopen(address, timeout=10) as response:
+        with urllib.request.urlopen(address, timeout=10, context=self.tls) as response:
             found: dict[str, Any] = json.loads(response.read())
             return found
 
@@ -395,7 +397,7 @@ def run_provider(
                 )
                 analysis["address"] = server.url
             operator = start_operator(env.api.kubeconfig, directory / "operator.log")
-            api = Api(api_server.url)
+            api = Api(api_server.url, api_server.ssl_context)
             env.apply(_resource("1", analysis, None))
             wait_for(lambda: _settled(api), "version 1 Ready", 240)
             log(f"{provider}: version 1 ready")
