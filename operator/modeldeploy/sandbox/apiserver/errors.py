@@ -160,3 +160,22 @@ def expired(message: str) -> ApiError:
 
 def path_not_found() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def apply_conflict(conflicts: Sequence[tuple[str, str]]) -> ApiError:
+    """409 for (field path, manager) pairs an apply would take from their owners
+    (fieldmanager/internal/conflict.go `NewConflictError`, `getConflictMessage`)."""
+    if len(conflicts) == 1:
+        path, manager = conflicts[0]
+        message = f"Apply failed with 1 conflict: conflict with {manager}: {path}"
+    else:
+        lines = []
+        for manager in sorted({manager for _, manager in conflicts}):
+            lines.append(f"conflicts with {manager}:")
+            lines += [f"- {path}" for path, owner in conflicts if owner == manager]
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f"conflict with {manager}", "field": path}
+        for path, manager in conflicts
+    ]
+    return ApiError(409, "Conflict", message, {"causes": causes})

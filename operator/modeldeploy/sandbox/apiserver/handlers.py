@@ -14,6 +14,7 @@ import yaml
 from aiohttp import web
 
 from modeldeploy.sandbox.apiserver import errors, protobuf, tables
+from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH
 from modeldeploy.sandbox.apiserver.errors import ApiError
 from modeldeploy.sandbox.apiserver.logs import PodLogs
 from modeldeploy.sandbox.apiserver.options import DeleteOptions, delete_answer
@@ -178,11 +179,23 @@ class ResourceRoutes:
             return self._respond_object(request, rt, service.get(rt, namespace, name))
         if method == "PUT":
             body = await read_body(request)
-            obj = service.update(rt, namespace, name, body, target.subresource, dry_run, validation)
+            obj = service.update(
+                rt,
+                namespace,
+                name,
+                body,
+                target.subresource,
+                dry_run,
+                validation,
+                _field_manager(request, query),
+            )
             return self._written(obj)
         if method == "PATCH":
             content_type = _content_type(request)
             patch = _decode(await request.read())
+            applying = content_type == APPLY_PATCH
+            # An apply creates what does not exist yet, and then answers 201.
+            creating = applying and service.store.get(rt.storage_key, (namespace, name)) is None
             obj = service.patch(
                 rt,
                 namespace,
@@ -192,9 +205,10 @@ class ResourceRoutes:
                 target.subresource,
                 dry_run,
                 validation,
-                query.get("fieldManager"),
+                query.get("fieldManager") if applying else _field_manager(request, query),
+                force=query.get("force") in ("1", "true"),
             )
-            return self._written(obj)
+            return self._written(obj, 201 if creating else 200)
         if method == "DELETE":
             if target.subresource is not None:
                 raise errors.method_not_allowed()
@@ -280,7 +294,12 @@ class ResourceRoutes:
     ) -> web.Response:
         body = await read_body(request)
         obj = self.service.create(
-            target.rt, target.ns, body, _dry_run(query), _field_validation(query)
+            target.rt,
+            target.ns,
+            body,
+            _dry_run(query),
+            _field_validation(query),
+            _field_manager(request, query),
         )
         return self._written(obj, 201)
 
@@ -452,6 +471,15 @@ async def _send_all(response: web.StreamResponse, events: list[tuple[str, dict[s
         return
     lines = [json.dumps({"type": k, "object": o}, separators=(",", ":")) + "\n" for k, o in events]
     await response.write("".join(lines).encode())
+
+
+def _field_manager(request: web.Request, query: dict[str, str]) -> str:
+    """The manager of a write: `fieldManager`, else the User-Agent up to its first '/'
+    (fieldmanager's `prefixFromUserAgent`), at most 128 characters."""
+    given = query.get("fieldManager")
+    if given:
+        return given
+    return request.headers.get("User-Agent", "unknown").split("/")[0][:128] or "unknown"
 
 
 def _dry_run(query: dict[str, str]) -> bool:

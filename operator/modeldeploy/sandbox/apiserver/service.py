@@ -27,7 +27,13 @@ from modeldeploy.sandbox.apiserver import (
     immutable,
     schemas,
 )
-from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH, server_side_apply
+from modeldeploy.sandbox.apiserver.apply import (
+    APPLY_PATCH,
+    ApplyConflictError,
+    check_field_manager,
+    server_side_apply,
+    track_update,
+)
 from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
 from modeldeploy.sandbox.apiserver.options import DeleteOptions
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
@@ -248,7 +254,9 @@ class ApiService:
         body: Any,
         dry_run: bool = False,
         field_validation: str = "Warn",
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
+        """Create `body`; `field_manager` (when given) owns every field of it (an Update)."""
         obj = self._check_body(rt, body)
         meta = _meta(obj)
         namespace = self._check_namespace(rt, namespace, meta)
@@ -286,6 +294,10 @@ class ApiService:
         if rt.has_status and rt.custom:
             obj.pop("status", None)
         obj = self._admit(rt, obj, None, field_validation)
+        if field_manager:
+            obj["metadata"]["managedFields"] = track_update(
+                None, obj, field_manager, rt.api_version, not rt.custom
+            )
         if dry_run:
             return obj
         self._commit(rt, obj, None)
@@ -444,11 +456,12 @@ class ApiService:
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str = "Warn",
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
         namespace = namespace if rt.namespaced else ""
         old = self.store.get(rt.storage_key, (namespace, name))
         if old is None and rt.create_on_update and subresource is None:
-            return self.create(rt, namespace, body, dry_run, field_validation)
+            return self.create(rt, namespace, body, dry_run, field_validation, field_manager)
         old = self._stored(rt, namespace, name)
         obj = self._check_body(rt, body)
         meta = _meta(obj)
@@ -473,7 +486,7 @@ class ApiService:
             )
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
-        return self._replace(rt, old, obj, subresource, dry_run, field_validation)
+        return self._replace(rt, old, obj, subresource, dry_run, field_validation, field_manager)
 
     def patch(
         self,
@@ -486,10 +499,20 @@ class ApiService:
         dry_run: bool = False,
         field_validation: str = "Warn",
         field_manager: str | None = None,
+        force: bool = False,
     ) -> dict[str, Any]:
+        """Patch; an apply patch is server-side apply by `field_manager` (`force`: take the
+        fields other managers own), any other makes `field_manager` own what it changed."""
         if content_type == APPLY_PATCH:
             return self._apply(
-                rt, namespace, name, patch, subresource, dry_run, field_validation, field_manager
+                rt,
+                namespace,
+                name,
+                patch,
+                subresource,
+                dry_run,
+                field_validation,
+                (field_manager, force),
             )
         old = self._stored(rt, namespace, name)
         current = self.present(rt, copy.deepcopy(old))
@@ -507,7 +530,7 @@ class ApiService:
         given_rv = obj["metadata"].get("resourceVersion")
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, rt.group, name, errors.STALE_OBJECT)
-        return self._replace(rt, old, obj, subresource, dry_run, field_validation)
+        return self._replace(rt, old, obj, subresource, dry_run, field_validation, field_manager)
 
     def _apply(
         self,
@@ -518,12 +541,21 @@ class ApiService:
         subresource: str | None,
         dry_run: bool,
         field_validation: str,
-        field_manager: str | None,
+        applier: tuple[str | None, bool],
     ) -> dict[str, Any]:
-        """Server-side apply (see apply.py): create the object or merge the configuration in."""
-        if not field_manager:
-            raise errors.bad_request(
-                "PATCH requests with apply content type must specify fieldManager"
+        """Server-side apply (see apply.py) by (manager, force): create the object or merge the
+        configuration in."""
+        field_manager, force = applier
+        problems = check_field_manager(field_manager, apply=True)
+        if problems or not field_manager:
+            raise errors.invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    FieldCause("fieldManager", f"Required value: {p}", "FieldValueRequired")
+                    for p in problems
+                ],
             )
         obj = self._check_body(rt, config)
         if obj["metadata"].get("name", name) != name:
@@ -544,9 +576,14 @@ class ApiService:
             return self.create(rt, namespace, created, dry_run, field_validation)
         current = self.present(rt, copy.deepcopy(old))
         try:
-            applied = server_side_apply(current, obj, field_manager, rt.api_version, strategic)
+            applied = server_side_apply(
+                current, obj, field_manager, rt.api_version, strategic, force
+            )
         except PatchError as error:
             raise errors.invalid(rt.kind, rt.group, name, [error.cause()]) from error
+        except ApplyConflictError as error:
+            pairs = [(c.path, c.manager) for c in error.conflicts]
+            raise errors.apply_conflict(pairs) from error
         applied = self._check_body(rt, applied)
         return self._replace(rt, old, applied, subresource, dry_run, field_validation)
 
@@ -558,8 +595,10 @@ class ApiService:
         subresource: str | None,
         dry_run: bool,
         field_validation: str = "Warn",
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
-        """The shared end of update and patch: carry over what clients cannot change."""
+        """The shared end of update and patch: carry over what clients cannot change;
+        `field_manager` (Update operations) owns the fields the write changes."""
         old_meta = old["metadata"]
         if subresource == "finalize":
             finalizers = (obj.get("spec") or {}).get("finalizers") or []
@@ -622,6 +661,12 @@ class ApiService:
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if not meta.get("finalizers"):
             meta.pop("finalizers", None)
+        if field_manager:
+            meta["managedFields"] = track_update(
+                old, obj, field_manager, rt.api_version, not rt.custom, subresource
+            )
+            if not meta["managedFields"]:
+                meta.pop("managedFields")
         unchanged = _without(obj, "apiVersion", "kind") == _without(old, "apiVersion", "kind")
         if dry_run or unchanged:
             return self.present(rt, obj)
