@@ -56,11 +56,8 @@ def _kind(value: onnx.ValueInfoProto) -> OutputKind | None:
     proto = value.type
     if proto.HasField("sequence_type"):
         element = proto.sequence_type.elem_type
-        if element.HasField("map_type") and element.map_type.value_type.tensor_type.elem_type in (
-            _FLOATS
-        ):
-            return OutputKind.SCORES
-        return None
+        scores = element.map_type.value_type.tensor_type.elem_type
+        return OutputKind.SCORES if element.HasField("map_type") and scores in _FLOATS else None
     if not proto.HasField("tensor_type"):
         return None
     tensor = proto.tensor_type

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -138,7 +139,11 @@ class _Qualified:
         return self.judgement.figures.weight_bytes
 
 
-def _fastest(qualified: list[_Qualified]) -> tuple[_Qualified, str]:
+# A choice, and why it was made given its (confirmed) timing at the evaluation batch size.
+Choice = tuple[_Qualified, Callable[[Comparison], str]]
+
+
+def _fastest(qualified: list[_Qualified]) -> Choice:
     best = max(qualified, key=lambda q: q.at_batch.speedup)
     tied = [
         q
@@ -147,20 +152,23 @@ def _fastest(qualified: list[_Qualified]) -> tuple[_Qualified, str]:
         <= max(best.at_batch.spread, q.at_batch.spread)
     ]
     chosen = min(tied, key=lambda q: (q.size, -q.at_batch.speedup))
-    why = f"fastest qualifying at batch {chosen.at_batch.batch}: {chosen.at_batch.describe()}"
-    if len(tied) > 1:
-        others = ", ".join(q.name for q in tied if q is not chosen)
-        why += f"; as fast within the noise as {others}, and the smallest"
-    return chosen, why
+    others = ", ".join(q.name for q in tied if q is not chosen)
+    tie = f"; as fast within the noise as {others}, and the smallest" if others else ""
+    return (
+        chosen,
+        lambda timing: f"fastest qualifying at batch {timing.batch}: {timing.describe()}{tie}",
+    )
 
 
-def _smallest(qualified: list[_Qualified]) -> tuple[_Qualified, str]:
+def _smallest(qualified: list[_Qualified]) -> Choice:
     def bucket(q: _Qualified) -> int:
         return round(math.log(max(q.size, 1), SIZE_TOLERANCE))
 
     chosen = min(qualified, key=lambda q: (bucket(q), -q.at_batch.speedup))
-    why = f"smallest qualifying: {chosen.size} weight bytes, {chosen.at_batch.describe()}"
-    return chosen, why
+    return (
+        chosen,
+        lambda timing: f"smallest qualifying: {chosen.size} weight bytes, {timing.describe()}",
+    )
 
 
 def quantize_auto(
@@ -208,7 +216,7 @@ def quantize_auto(
             "confirmed": True,
         }
         if confirmed.disqualified_by(step.objective) is None:
-            details.update(chosen=chosen.name, why=why)
+            details.update(chosen=chosen.name, why=why(timings[-1]))
             return StepResult(chosen.model, {**details, "candidates": list(candidates.values())})
         qualified.remove(chosen)
     measured = [c for c in candidates.values() if "skipped" not in c]
