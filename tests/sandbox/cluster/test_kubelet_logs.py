@@ -5,6 +5,7 @@ in a directory of its own: only the endpoint can answer, as with a real API serv
 
 from __future__ import annotations
 
+import re
 import signal
 import ssl
 import urllib.error
@@ -98,6 +99,11 @@ def check_logs(cluster: Cluster, cert: Path) -> None:
     assert get(f"{base}?previous=true&tailLines=2", cert) == (200, "line 4\nline 5\n")
     assert get(f"{base}?previous=true&limitBytes=8", cert) == (200, "line 1\nl")
     assert get(f"{base}?tailLines=1", cert) == (200, "second-run\n")
+    status, stamped = get(f"{base}?previous=true&timestamps=true&tailLines=1", cert)
+    assert status == 200
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:]{8}\.\d{9}Z line 5\n", stamped), stamped
+    assert get(f"{base}?previous=true&sinceSeconds=3600", cert)[1].endswith("line 5\n")
+    assert get(f"{base}?previous=true&sinceTime=2999-01-01T00:00:00Z", cert) == (200, "")
     assert get(f"https://{host}:{port}/containerLogs/default/nobody/c", cert) == (
         404,
         'pod "nobody" does not exist',
@@ -109,6 +115,8 @@ def check_logs(cluster: Cluster, cert: Path) -> None:
         kubectl = Kubectl(cluster.sandbox) if binary is None else Kubectl(cluster.sandbox, binary)
         assert kubectl.run("logs", "talker", "--previous", "--tail=1") == "line 5\n"
         assert kubectl.run("logs", "talker", "--limit-bytes=6", "-p") == "line 1"
+        stamped = kubectl.run("logs", "talker", "--timestamps", "--since=1h", "--tail=1")
+        assert re.fullmatch(r"\S+Z second-run\n", stamped), stamped
         error = kubectl.run("logs", "talker", "-c", "nope", check=False)
         assert "container nope is not valid for pod talker" in error
     cluster.core.delete_namespaced_pod("talker", "default")

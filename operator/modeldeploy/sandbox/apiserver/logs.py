@@ -10,14 +10,19 @@ would answer an unscheduled pod with an empty log).
 
 Layout (as the kubelet's /var/log/pods): `<log dir>/<namespace>_<pod>_<uid>/<container>/<N>.log`
 where N is the container's restart count; the highest N is the current run, the one before
-it is `previous=true`.
+it is `previous=true`. Each line is in the CRI log format a container runtime writes
+(`<RFC3339Nano time> <stdout|stderr> <F|P> <content>`; P: a part of a longer line), so the
+kubelet's `timestamps` and `sinceSeconds`/`sinceTime` work (pkg/kubelet/kuberuntime/logs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+import datetime
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +38,15 @@ _FOLLOW_POLL_SECONDS = 0.2
 # kube-apiserver's default --kubelet-preferred-address-types.
 _ADDRESS_PREFERENCE = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
 # The PodLogOptions the kubelet is given (the rest: the API server's own business).
-_PASSED_ON = ("follow", "previous", "tailLines", "limitBytes", "timestamps", "sinceSeconds")
+_PASSED_ON = (
+    "follow",
+    "previous",
+    "tailLines",
+    "limitBytes",
+    "timestamps",
+    "sinceSeconds",
+    "sinceTime",
+)
 _KUBELET_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
 _ERROR_BODY_LIMIT = 4096
 
@@ -47,11 +60,79 @@ def _runs(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: int(p.stem))
 
 
-def _tail(data: bytes, lines: int) -> bytes:
-    if lines <= 0:
-        return b""
-    parts = data.splitlines(keepends=True)
-    return b"".join(parts[-lines:])
+_CRI_LINE = re.compile(rb"^(\S+) (stdout|stderr) ([PF]) (.*)$", re.DOTALL)
+# containerd splits a line longer than this into P parts (and a final F).
+MAX_ENTRY_BYTES = 16 * 1024
+
+
+def timestamp_now() -> str:
+    """RFC3339Nano in UTC with nine digits, as CRI log lines and `kubectl logs --timestamps`."""
+    nanos = time.time_ns()
+    seconds = datetime.datetime.fromtimestamp(nanos // 10**9, datetime.UTC)
+    return f"{seconds:%Y-%m-%dT%H:%M:%S}.{nanos % 10**9:09d}Z"
+
+
+def cri_lines(stream: str, content: bytes, final: bool, now: str) -> tuple[bytes, bytes]:
+    """The CRI log lines for what a stream produced, and what stays buffered (an unfinished
+    line, unless `final` or too long)."""
+    out = []
+    while True:
+        end = content.find(b"\n")
+        if end == -1 or end > MAX_ENTRY_BYTES:
+            if len(content) > MAX_ENTRY_BYTES:
+                part, content = content[:MAX_ENTRY_BYTES], content[MAX_ENTRY_BYTES:]
+                out.append(b"%s %s P %s\n" % (now.encode(), stream.encode(), part))
+                continue
+            break
+        line, content = content[:end], content[end + 1 :]
+        out.append(b"%s %s F %s\n" % (now.encode(), stream.encode(), line))
+    if final and content:
+        out.append(b"%s %s F %s\n" % (now.encode(), stream.encode(), content))
+        content = b""
+    return b"".join(out), content
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    time: str  # "" for a line not in the CRI format (written by hand)
+    content: bytes  # with its newline unless a P part
+
+
+def entries(data: bytes) -> Iterator[LogEntry]:
+    """The entries of a log file's complete lines."""
+    for line in data.splitlines(keepends=True):
+        match = _CRI_LINE.match(line.rstrip(b"\n"))
+        if match is None:
+            yield LogEntry("", line)
+        else:
+            yield LogEntry(match[1].decode(), match[4] + (b"\n" if match[3] == b"F" else b""))
+
+
+def plain_text(data: bytes) -> str:
+    """What the container wrote, from a log file's bytes."""
+    return b"".join(e.content for e in entries(data)).decode(errors="replace")
+
+
+def _since(query: Mapping[str, str]) -> str:
+    """The earliest time to show (RFC3339, comparable as text with the entries'), or ""."""
+    seconds = query.get("sinceSeconds")
+    if seconds is not None:
+        moment = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=int(seconds))
+        return f"{moment:%Y-%m-%dT%H:%M:%S.%f}000Z"
+    since = query.get("sinceTime")
+    if since:
+        try:
+            moment = datetime.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise errors.bad_request(f'sinceTime: Invalid value: "{since}"') from None
+        return f"{moment.astimezone(datetime.UTC):%Y-%m-%dT%H:%M:%S.%f}000Z"
+    return ""
+
+
+def _render(selected: Iterable[LogEntry], timestamps: bool) -> bytes:
+    if timestamps:
+        return b"".join((f"{e.time} ".encode() if e.time else b"") + e.content for e in selected)
+    return b"".join(e.content for e in selected)
 
 
 class LogError(Exception):
@@ -75,6 +156,8 @@ class LogOptions:
     previous: bool = False
     tail_lines: int | None = None
     limit_bytes: int | None = None
+    timestamps: bool = False
+    since: str = ""  # RFC3339Nano
 
     @staticmethod
     def parse(query: Mapping[str, str]) -> LogOptions:
@@ -87,11 +170,15 @@ class LogOptions:
         since = query.get("sinceSeconds")
         if since is not None and (not since.isdigit() or int(since) == 0):
             raise errors.bad_request(f'sinceSeconds: Invalid value: "{since}"')
+        if since is not None and query.get("sinceTime"):
+            raise errors.bad_request("at most one of sinceTime or sinceSeconds may be specified")
         return LogOptions(
             follow=_true(query, "follow"),
             previous=_true(query, "previous"),
             tail_lines=int(tail) if tail is not None else None,
             limit_bytes=int(limit) if limit is not None else None,
+            timestamps=_true(query, "timestamps"),
+            since=_since(query),
         )
 
 
@@ -142,10 +229,12 @@ class ContainerLogs:
         except errors.ApiError as error:
             raise LogError(400, error.message) from None
         path = self._log_file(pod, container, options.previous)
-        data = path.read_bytes()
-        sent_up_to = len(data)  # follow from here, whatever part of it was sent
+        raw = path.read_bytes()
+        sent_up_to = raw.rfind(b"\n") + 1  # complete lines only; follow from there
+        selected = [e for e in entries(raw[:sent_up_to]) if e.time >= options.since]
         if options.tail_lines is not None:
-            data = _tail(data, options.tail_lines)
+            selected = selected[-options.tail_lines :] if options.tail_lines else []
+        data = _render(selected, options.timestamps)
         if options.limit_bytes is not None:
             data = data[: options.limit_bytes]
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
@@ -154,7 +243,7 @@ class ContainerLogs:
         with contextlib.suppress(ConnectionResetError):  # the client went away
             await response.write(data)
             if options.follow and options.limit_bytes is None and not options.previous:
-                await _follow(request, response, path, sent_up_to, running)
+                await _follow(request, response, path, sent_up_to, running, options.timestamps)
             await response.write_eof()
         return response
 
@@ -165,8 +254,9 @@ async def _follow(
     path: Path,
     offset: int,
     running: Callable[[], bool],
+    timestamps: bool,
 ) -> None:
-    """Stream what is appended after `offset` until the pod stops or its client goes away."""
+    """Stream the lines appended after `offset` until the pod stops or its client goes away."""
     while request.transport is not None and not request.transport.is_closing():
         alive = running()
         # Read after checking: what was written before the pod finished is still sent.
@@ -175,8 +265,10 @@ async def _follow(
             with path.open("rb") as handle:
                 handle.seek(offset)
                 chunk = handle.read(size - offset)
-            offset = size
-            await response.write(chunk)
+            complete = chunk.rfind(b"\n") + 1
+            offset += complete
+            if complete:
+                await response.write(_render(entries(chunk[:complete]), timestamps))
         if not alive:
             return
         await asyncio.sleep(_FOLLOW_POLL_SECONDS)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modeldeploy.sandbox.apiserver.logs import plain_text
 from modeldeploy.sandbox.controllers.clock import format_time
 from modeldeploy.sandbox.node.runtime import ContainerFiles, ContainerProcess, Exit
 
@@ -81,7 +82,7 @@ def terminated_state(state: ContainerState, files: ContainerFiles, result: Exit)
 
 def _log_tail(path: Path, lines: int = 80, limit: int = 2048) -> str:
     try:
-        text = path.read_text(errors="replace").splitlines()[-lines:]
+        text = plain_text(path.read_bytes()).splitlines()[-lines:]
     except OSError:
         return ""
     return "\n".join(text)[-limit:]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from modeldeploy.sandbox.apiserver.logs import cri_lines, timestamp_now
 from modeldeploy.sandbox.controllers.clock import utc_now
 from modeldeploy.sandbox.node.images import covered_installation, installation_paths
 from modeldeploy.sandbox.node.volumes import Mount
@@ -120,11 +121,18 @@ class ContainerProcess:
             await self.process.wait()
 
 
-async def _pump(stream: asyncio.StreamReader, log: Path) -> None:
-    """Copy a stream into the container's log file as it comes (stdout and stderr interleave)."""
+async def _pump(stream: asyncio.StreamReader, log: Path, name: str) -> None:
+    """Copy a stream into the container's log file as it comes, in the CRI log format (stdout
+    and stderr interleave, line by line)."""
+    pending = b""
     with log.open("ab", buffering=0) as out:
         while chunk := await stream.read(65536):
-            out.write(chunk)
+            lines, pending = cri_lines(name, pending + chunk, False, timestamp_now())
+            if lines:
+                out.write(lines)
+        lines, _ = cri_lines(name, pending, True, timestamp_now())
+        if lines:
+            out.write(lines)
 
 
 async def _until_closed(fd: int) -> None:
@@ -206,7 +214,7 @@ async def start_container(
     assert process.stderr is not None
     log = files.log(restart)
     running.pumps = [
-        asyncio.create_task(_pump(process.stdout, log)),
-        asyncio.create_task(_pump(process.stderr, log)),
+        asyncio.create_task(_pump(process.stdout, log, "stdout")),
+        asyncio.create_task(_pump(process.stderr, log, "stderr")),
     ]
     return running
