@@ -1,6 +1,8 @@
 """Discovery (`/api`, `/apis`, resource lists), `/version` and the OpenAPI v3 index.
 
-Legacy (unaggregated) discovery only: kubectl falls back to it. The OpenAPI v3 documents
+`/api` and `/apis` answer aggregated discovery (apidiscovery.k8s.io/v2 APIGroupDiscoveryList,
+what kubectl and client-go ask first) when the Accept header asks for it, and the legacy
+APIVersions / APIGroupList otherwise. The OpenAPI v3 documents
 describe each resource's operations and parameters (no schemas): enough for kubectl to see
 that the server validates fields itself (`fieldValidation`), so it needs no client schemas.
 """
@@ -16,13 +18,28 @@ from typing import Any
 
 from modeldeploy.sandbox.apiserver.resources import ALL_VERBS, ResourceType
 
-KUBERNETES_VERSION = {"major": "1", "minor": "35", "gitVersion": "v1.35.0-modeldeploy-sandbox"}
+# The release the sandbox emulates (its defaults, validation messages and discovery).
+KUBERNETES_VERSION = {
+    "major": "1",
+    "minor": "36",
+    "emulationMajor": "1",
+    "emulationMinor": "36",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "35",
+    "gitVersion": "v1.36.0-sandbox",
+}
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+# Resources served without storage of their own: (group, version, name, kind, verbs, parent).
+# `bindings` is the older form of pods/binding; pods/eviction deletes a pod (no PDBs here).
+_STORAGELESS_RESOURCES = (("", "v1", "bindings", "Binding", ("create",)),)
+_EVICTION = {"group": "policy", "version": "v1", "kind": "Eviction"}
 _SUBRESOURCE_VERBS = {
     "status": ("get", "patch", "update"),
     "scale": ("get", "patch", "update"),
     "binding": ("create",),
     "log": ("get",),
     "finalize": ("update",),
+    "eviction": ("create",),
 }
 _WRITE_PARAMETERS = ("dryRun", "fieldManager", "fieldValidation", "pretty")
 
@@ -67,8 +84,18 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
             sub_entry.update({"group": "autoscaling", "version": "v1", "kind": "Scale"})
         elif sub == "binding":
             sub_entry["kind"] = "Binding"
+        elif sub == "eviction":
+            sub_entry.update(_EVICTION)
         entries.append(sub_entry)
     return entries
+
+
+def _storageless(group: str, version: str) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "singularName": "", "namespaced": True, "kind": kind, "verbs": list(verbs)}
+        for g, v, name, kind, verbs in _STORAGELESS_RESOURCES
+        if (g, v) == (group, version)
+    ]
 
 
 def resource_list(types: list[ResourceType], group: str, version: str) -> dict[str, Any] | None:
@@ -79,7 +106,10 @@ def resource_list(types: list[ResourceType], group: str, version: str) -> dict[s
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": chosen[0].api_version,
-        "resources": [entry for rt in chosen for entry in _resource_entries(rt)],
+        "resources": [
+            *(entry for rt in chosen for entry in _resource_entries(rt)),
+            *_storageless(group, version),
+        ],
     }
 
 
@@ -120,6 +150,79 @@ def group_list(types: list[ResourceType]) -> dict[str, Any]:
         "kind": "APIGroupList",
         "apiVersion": "v1",
         "groups": [_group_entry(name, versions) for name, versions in _groups(types).items()],
+    }
+
+
+def wants_aggregated(accept: str) -> bool:
+    """Whether the Accept header asks for aggregated discovery v2 (first or among others)."""
+    return any(
+        "g=apidiscovery.k8s.io" in clause
+        and "v=v2" in clause.replace(" ", "").split(";")
+        and "as=APIGroupDiscoveryList" in clause
+        for clause in accept.split(",")
+    )
+
+
+def _aggregated_resource(rt: ResourceType, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    main, subresources = entries[0], entries[1:]
+    resource: dict[str, Any] = {
+        "resource": rt.plural,
+        "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "scope": "Namespaced" if rt.namespaced else "Cluster",
+        "singularResource": rt.singular,
+        "verbs": main["verbs"],
+    }
+    for field in ("shortNames", "categories"):
+        if field in main:
+            resource[field] = main[field]
+    if subresources:
+        resource["subresources"] = [
+            {
+                "subresource": sub["name"].split("/", 1)[1],
+                "responseKind": {
+                    "group": sub.get("group", rt.group),
+                    "version": sub.get("version", rt.version),
+                    "kind": sub["kind"],
+                },
+                "verbs": sub["verbs"],
+            }
+            for sub in subresources
+        ]
+    return resource
+
+
+def _group_discovery(types: list[ResourceType], name: str, versions: list[str]) -> dict[str, Any]:
+    ordered = sorted(versions, key=_version_priority, reverse=True)
+    listed = []
+    for version in ordered:
+        chosen = [rt for rt in types if rt.group == name and rt.version == version]
+        resources = [_aggregated_resource(rt, _resource_entries(rt)) for rt in chosen]
+        resources += [
+            {
+                "resource": entry["name"],
+                "responseKind": {"group": name, "version": version, "kind": entry["kind"]},
+                "scope": "Namespaced",
+                "singularResource": entry["kind"].lower(),
+                "verbs": entry["verbs"],
+            }
+            for entry in _storageless(name, version)
+        ]
+        listed.append({"version": version, "resources": resources, "freshness": "Current"})
+    metadata: dict[str, Any] = {"name": name} if name else {}
+    return {"metadata": metadata, "versions": listed}
+
+
+def aggregated(types: list[ResourceType], core: bool) -> dict[str, Any]:
+    """The APIGroupDiscoveryList of `/api` (core) or `/apis` (every named group)."""
+    if core:
+        items = [_group_discovery(types, "", ["v1"])]
+    else:
+        items = [_group_discovery(types, n, versions) for n, versions in _groups(types).items()]
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
     }
 
 

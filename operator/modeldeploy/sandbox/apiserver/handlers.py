@@ -15,7 +15,7 @@ from aiohttp import web
 
 from modeldeploy.sandbox.apiserver import errors, protobuf, tables
 from modeldeploy.sandbox.apiserver.apply import APPLY_PATCH
-from modeldeploy.sandbox.apiserver.errors import ApiError
+from modeldeploy.sandbox.apiserver.errors import ApiError, FieldCause
 from modeldeploy.sandbox.apiserver.logs import PodLogs
 from modeldeploy.sandbox.apiserver.options import DeleteOptions, delete_answer
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
@@ -34,6 +34,8 @@ from modeldeploy.sandbox.apiserver.watch import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# What a binding or an eviction answers.
+_CREATED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 _BODY_TYPES = ("application/json", "application/yaml", "*/*", "")
 # Longest a watch stays open when the client sets no timeoutSeconds (upstream: 30-60 min).
 _DEFAULT_WATCH_SECONDS = 1800
@@ -41,11 +43,14 @@ _DEFAULT_WATCH_SECONDS = 1800
 _IDLE_CHECK_SECONDS = 5.0
 
 
-def json_response(body: Any, status: int = 200) -> web.Response:
+def json_response(
+    body: Any, status: int = 200, content_type: str = "application/json"
+) -> web.Response:
+    """A JSON answer; `content_type` may carry parameters (`;g=...;v=...;as=...`)."""
     return web.Response(
         body=json.dumps(body, separators=(",", ":")).encode(),
         status=status,
-        content_type="application/json",
+        headers={"Content-Type": content_type},
     )
 
 
@@ -99,7 +104,30 @@ class ResourceRoutes:
         app.router.add_route("*", "/apis/{group}/{version}/{rest:.*}", self.grouped)
 
     async def core(self, request: web.Request) -> web.StreamResponse:
+        parts = [part for part in request.match_info["rest"].split("/") if part]
+        if len(parts) == 3 and parts[0] == "namespaces" and parts[2] == "bindings":
+            # The older form of pods/binding: the pod is named by the Binding itself.
+            return await self._bind(request, parts[1], None)
         return await self._serve(request, "", "v1", request.match_info["rest"])
+
+    async def _bind(self, request: web.Request, namespace: str, pod: str | None) -> web.Response:
+        if request.method != "POST":
+            raise errors.method_not_allowed()
+        binding = await read_body(request)
+        if pod is None:
+            pod = str(
+                ((binding if isinstance(binding, dict) else {}).get("metadata") or {}).get("name")
+                or ""
+            )
+            if not pod:
+                raise errors.invalid(
+                    "Binding",
+                    "",
+                    "",
+                    [FieldCause("metadata.name", "Required value", "FieldValueRequired")],
+                )
+        self.service.bind(namespace, pod, binding)
+        return json_response(_CREATED, 201)
 
     async def grouped(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info
@@ -147,19 +175,17 @@ class ResourceRoutes:
             pod = self.service.get(target.rt, target.ns, target.name)
             return await self.logs.respond(request, pod, query)
         if target.subresource == "binding":
+            return await self._bind(request, target.ns, target.name)
+        if target.subresource == "eviction":
             if method != "POST":
                 raise errors.method_not_allowed()
-            self.service.bind(target.ns, target.name, await read_body(request))
-            return json_response(
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "code": 201,
-                },
-                201,
-            )
+            # An Eviction deletes the pod with its deleteOptions (no disruption budgets here).
+            eviction = await read_body(request)
+            if not isinstance(eviction, dict):
+                raise errors.bad_request("the body must be an Eviction object")
+            options = DeleteOptions.parse(eviction.get("deleteOptions") or {}, {})
+            self.service.delete(target.rt, target.ns, target.name, options)
+            return json_response(_CREATED, 201)
         if target.subresource == "scale":
             return await self._scale(request, target, query)
         return await self._object(request, target, query)

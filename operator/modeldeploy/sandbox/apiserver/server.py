@@ -188,13 +188,19 @@ def _add_discovery_routes(app: web.Application, service: ApiService) -> None:
     async def healthy(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def api(_: web.Request) -> web.Response:
+    async def api(request: web.Request) -> web.Response:
+        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+            body = discovery.aggregated(service.types(), core=True)
+            return json_response(body, content_type=discovery.AGGREGATED)
         return json_response(discovery.core_versions())
 
     async def core_resources(_: web.Request) -> web.Response:
         return found(discovery.resource_list(service.types(), "", "v1"))
 
-    async def apis(_: web.Request) -> web.Response:
+    async def apis(request: web.Request) -> web.Response:
+        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+            body = discovery.aggregated(service.types(), core=False)
+            return json_response(body, content_type=discovery.AGGREGATED)
         return json_response(discovery.group_list(service.types()))
 
     async def api_group(request: web.Request) -> web.Response:
