@@ -33,15 +33,15 @@ class FakeModel:
 DATA = Dataset({"input": np.zeros((128, 4), np.float32)}, None)
 
 
-def test_rounds_alternate_the_order_after_warm_up() -> None:
+def test_runs_alternate_and_rounds_flip_the_order_after_warm_up() -> None:
     clock, log = Clock(), []
     original = FakeModel("A", clock, [0.001], log)
     candidate = FakeModel("B", clock, [0.001], log)
 
-    compare(original, candidate, DATA, 64, runs=4, rounds=4, clock=clock)  # type: ignore[arg-type]
+    compare(original, candidate, DATA, 64, runs=6, rounds=3, clock=clock)  # type: ignore[arg-type]
 
     warm_up = ["A"] * WARM_UP_RUNS + ["B"] * WARM_UP_RUNS
-    assert log == [*warm_up, "A", "B", "B", "A", "A", "B", "B", "A"]
+    assert log == [*warm_up, "A", "B", "A", "B", "B", "A", "B", "A", "A", "B", "A", "B"]
 
 
 def test_a_steady_slowdown_is_slower_and_noise_is_reported_as_spread() -> None:

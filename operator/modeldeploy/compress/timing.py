@@ -1,9 +1,10 @@
 """Latency of a candidate against the original, timed interleaved so that load from other
 processes hits both alike.
 
-Both sessions are warmed up, then timed in rounds: each round times one model, then the other
-(the order flips every round: A B, B A, A B, ...). The figure of a model in a round is the
-median of its runs; the speed-up of a round is the original's figure over the candidate's.
+Both sessions are warmed up, then timed in rounds of alternating runs (A B A B ... in one
+round, B A B A ... in the next), so that a burst of load from another process hits runs of
+both models, not a block of one. The figure of a model in a round is the median of its runs;
+the speed-up of a round is the original's figure over the candidate's.
 The reported speed-up is the median over the rounds; its spread is the half-width of a
 distribution-free confidence interval of that median (at least 90 %: between order statistics
 of the rounds, e.g. the smallest and largest of 5 to 7 rounds), taken on the wider side. A
@@ -123,20 +124,12 @@ def _feeds(dataset: Dataset, batch: int) -> list[dict[str, np.ndarray]]:
 Clock = Callable[[], float]
 
 
-def _time_runs(
-    runner: ort.InferenceSession,
-    feeds: list[dict[str, np.ndarray]],
-    runs: int,
-    what: str,
-    clock: Clock,
-) -> list[float]:
-    seconds = []
-    for index in range(runs):
-        feed = feeds[index % len(feeds)]
-        start = clock()
-        run(runner, None, feed, what)
-        seconds.append(clock() - start)
-    return seconds
+def _time_run(
+    runner: ort.InferenceSession, feed: dict[str, np.ndarray], what: str, clock: Clock
+) -> float:
+    start = clock()
+    run(runner, None, feed, what)
+    return clock() - start
 
 
 def _latency(batch: int, round_medians: list[float], all_runs: list[float]) -> Latency:
@@ -166,7 +159,8 @@ def compare(
     feeds = _feeds(dataset, batch)
     sessions = {"original": baseline, "candidate": candidate}
     for name, runner in sessions.items():  # first runs allocate
-        _time_runs(runner, feeds, WARM_UP_RUNS, f"the {name} model", clock)
+        for index in range(WARM_UP_RUNS):
+            _time_run(runner, feeds[index % len(feeds)], f"the {name} model", clock)
     per_round = max(1, math.ceil(runs / rounds))
     medians: dict[str, list[float]] = {name: [] for name in sessions}
     everything: dict[str, list[float]] = {name: [] for name in sessions}
@@ -176,10 +170,14 @@ def compare(
             everything[name] += earlier.measured.runs[name]
     for index in range(len(medians["original"]), len(medians["original"]) + rounds):
         order = list(sessions) if index % 2 == 0 else list(reversed(sessions))
-        for name in order:
-            seconds = _time_runs(sessions[name], feeds, per_round, f"the {name} model", clock)
-            medians[name].append(float(np.median(seconds)))
-            everything[name] += seconds
+        seconds: dict[str, list[float]] = {name: [] for name in sessions}
+        for run_index in range(per_round):
+            feed = feeds[run_index % len(feeds)]
+            for name in order:
+                seconds[name].append(_time_run(sessions[name], feed, f"the {name} model", clock))
+        for name in sessions:
+            medians[name].append(float(np.median(seconds[name])))
+            everything[name] += seconds[name]
     return _summary(len(next(iter(feeds[0].values()))), Rounds(medians, everything), floor)
 
 
