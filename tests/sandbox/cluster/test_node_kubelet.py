@@ -12,16 +12,8 @@ from typing import Any
 import pytest
 from tests.sandbox.cluster.conftest import Cluster, is_ready, processes_with, wait_for
 from tests.sandbox.cluster.test_node_agent import ready, start_node
+from tests.sandbox.cluster.test_pods import pod
 from tests.sandbox.conftest import SandboxApi
-
-
-def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {"terminationGracePeriodSeconds": 2, **spec, "containers": containers},
-    }
 
 
 def status_of(cluster: Cluster, name: str, container: str) -> Any:
