@@ -90,21 +90,43 @@ def _string_map_causes(
 
 
 def _owner_causes(refs: Any) -> list[FieldCause]:
+    """`ValidateOwnerReferences` (apimachinery/pkg/api/validation/objectmeta.go): the causes
+    name the field without the item's index, as upstream does."""
+    where = "metadata.ownerReferences"
     if refs is None:
         return []
     if not isinstance(refs, list):
-        return [FieldCause("metadata.ownerReferences", "Invalid value: must be a list")]
+        return [FieldCause(where, "Invalid value: must be a list")]
     causes = []
-    for index, ref in enumerate(refs):
-        where = f"metadata.ownerReferences[{index}]"
+    controller = ""
+    for ref in refs:
         if not isinstance(ref, dict):
             causes.append(FieldCause(where, "Invalid value: must be an object"))
             continue
-        for field in ("apiVersion", "kind", "name", "uid"):
-            if not isinstance(ref.get(field), str) or not ref[field]:
+        api_version = ref.get("apiVersion")
+        version = str(api_version or "").rsplit("/", 1)[-1]
+        for field, empty, why in (
+            ("apiVersion", not version, "version must not be empty"),
+            ("kind", not ref.get("kind"), "kind must not be empty"),
+            ("name", not ref.get("name"), "name must not be empty"),
+            ("uid", not ref.get("uid"), "uid must not be empty"),
+        ):
+            if empty:
+                value = bad_value(ref.get(field) if isinstance(ref.get(field), str) else "")
+                causes.append(FieldCause(f"{where}.{field}", f"Invalid value: {value}: {why}"))
+        if ref.get("controller") is True:
+            this = f"{ref.get('kind')}/{ref.get('name')}"
+            if controller:
                 causes.append(
-                    FieldCause(f"{where}.{field}", "Required value", "FieldValueRequired")
+                    FieldCause(
+                        where,
+                        f"Invalid value: {bad_value(refs)}: Only one reference can have "
+                        f'Controller set to true. Found "true" in references for {controller} '
+                        f"and {this}",
+                    )
                 )
+            else:
+                controller = this
     return causes
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from modeldeploy.sandbox.apiserver.crd import Admission, CustomResourceSchema, validate_crd
+from modeldeploy.sandbox.apiserver.crd import (
+    Admission,
+    CustomResourceSchema,
+    UnknownVersionError,
+    validate_crd,
+)
 from modeldeploy.sandbox.apiserver.errors import Cause
 from modeldeploy.sandbox.apiserver.resources import ResourceType, ScalePaths
 
@@ -107,9 +113,32 @@ def _schema(crd_json: str, version: str) -> CustomResourceSchema:
     return CustomResourceSchema.from_crd(json.loads(crd_json), version)
 
 
+# (CRD uid, resourceVersion) -> the JSON `_schema` is cached by: one dump per CRD revision.
+_SPEC_JSON: dict[tuple[str, str], str] = {}
+_SPEC_JSON_LIMIT = 256
+
+
+def _spec_json(crd: dict[str, Any]) -> str:
+    meta = crd.get("metadata") or {}
+    key = (str(meta.get("uid")), str(meta.get("resourceVersion")))
+    found = _SPEC_JSON.get(key)
+    if found is None or not key[1]:
+        if len(_SPEC_JSON) >= _SPEC_JSON_LIMIT:
+            _SPEC_JSON.clear()
+        found = _SPEC_JSON[key] = json.dumps({"spec": crd.get("spec")}, sort_keys=True)
+    return found
+
+
+def default_on_read(crd: dict[str, Any], version: str, obj: dict[str, Any]) -> None:
+    """The defaults of the CRD's current schema, filled into a stored object being read (as
+    kube-apiserver defaults objects it decodes from etcd): a default added to the schema shows
+    on objects stored before it."""
+    with contextlib.suppress(UnknownVersionError):
+        _schema(_spec_json(crd), version).default(obj)
+
+
 def review_custom(
     crd: dict[str, Any], version: str, obj: dict[str, Any], old: dict[str, Any] | None
 ) -> Admission:
     """Prune, default and validate a custom object against its CRD version's schema."""
-    crd_json = json.dumps({"spec": crd.get("spec")}, sort_keys=True)
-    return _schema(crd_json, version).review(obj, old)
+    return _schema(_spec_json(crd), version).review(obj, old)

@@ -25,10 +25,10 @@ class PatchError(ValueError):
 # --- JSON patch -------------------------------------------------------------------------------
 
 
-def _pointer(path: str) -> list[str]:
+def _pointer(path: Any) -> list[str]:
     if path == "":
         return []
-    if not path.startswith("/"):
+    if not isinstance(path, str) or not path.startswith("/"):
         raise PatchError(f'invalid JSON pointer "{path}"')
     return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
 

@@ -171,9 +171,14 @@ class ApiService:
             callback(change)
 
     def present(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        """The stored object as the requested version shows it."""
+        """The stored object as the requested version shows it (custom objects with the
+        defaults of their CRD's current schema)."""
         if rt.group == "events.k8s.io":
             obj = events.from_core(obj)
+        if rt.custom:
+            crd = self.store.get(CRD_KEY, ("", f"{rt.plural}.{rt.group}"))
+            if crd is not None:
+                customresources.default_on_read(crd, rt.version, obj)
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
         return obj

@@ -4,6 +4,7 @@ validate_crd(crd) -> list[Cause]                 the CRD's own validity
 CustomResourceSchema.from_crd(crd, version)      one version's structural schema
 schema.admit(obj, old) -> (object, causes)       prune, default, validate (old on update)
 schema.review(obj, old) -> Admission             the same, plus the pruned field paths
+schema.default(obj)                              the defaults alone (objects read from storage)
 """
 
 from modeldeploy.sandbox.apiserver.crd.admission import (

@@ -81,6 +81,10 @@ class CustomResourceSchema:
             found += evaluate_rules(admitted, old_value, self.root, self.rules, "")
         return Admission(admitted, found, unknown)
 
+    def default(self, obj: dict[str, Any]) -> None:
+        """Fill the schema's defaults into `obj` in place (objects read from storage)."""
+        apply_defaults(obj, self.root)
+
     def admit(
         self, obj: dict[str, Any], old: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], list[Cause]]:
