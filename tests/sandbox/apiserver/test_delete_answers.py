@@ -64,3 +64,17 @@ def test_only_an_explicit_orphan_dependents_false_answers_202(sandbox_api: Sandb
     _configmap(sandbox_api, "cascade", ["example.com/hold"])
     code, body = call(sandbox_api, "DELETE", f"{CONFIGMAPS}/cascade", {"orphanDependents": False})
     assert (code, body["kind"]) == (202, "ConfigMap")
+
+
+def test_registries_that_return_the_deleted_object(sandbox_api: SandboxApi) -> None:
+    """Pods, services, serviceaccounts, PVs and PVCs answer with the object (their OpenAPI
+    delete responses name the kind, so typed clients decode it as such)."""
+    kubectl = Kubectl(sandbox_api)
+    kubectl.run("create", "service", "clusterip", "web", "--tcp=80:8080")
+    kubectl.run("create", "serviceaccount", "robot")
+    for path, kind in (
+        ("/api/v1/namespaces/default/services/web", "Service"),
+        ("/api/v1/namespaces/default/serviceaccounts/robot", "ServiceAccount"),
+    ):
+        code, body = call(sandbox_api, "DELETE", path)
+        assert (code, body["kind"]) == (200, kind)

@@ -8,9 +8,18 @@ from typing import Any
 from modeldeploy.sandbox.apiserver import errors
 
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
-# Resources whose registry sets `ReturnDeletedObject: true` (pkg/registry/core/pod/storage,
-# .../serviceaccount/storage): a delete answers with the object; the others with a Status.
-_RETURN_DELETED_OBJECT = frozenset({("", "pods"), ("", "serviceaccounts")})
+# Resources whose registry sets `ReturnDeletedObject: true` (pkg/registry/core/{pod,service,
+# serviceaccount,persistentvolume,persistentvolumeclaim}/storage; their OpenAPI delete answers
+# name the kind): a delete answers with the object, the others with a Status.
+_RETURN_DELETED_OBJECT = frozenset(
+    {
+        ("", "pods"),
+        ("", "services"),
+        ("", "serviceaccounts"),
+        ("", "persistentvolumes"),
+        ("", "persistentvolumeclaims"),
+    }
+)
 
 
 @dataclass(frozen=True)
