@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
         "--log-format", default="plain", choices=["plain", "json"], help="plain: timestamped lines"
     )
     parser.add_argument("--metrics-port", type=int, default=8080, help="0 turns metrics off")
+    parser.add_argument(
+        "--metrics-address", default="0.0.0.0", help="address the metrics server listens on"
+    )
     parser.add_argument("--liveness", metavar="URL", help="e.g. http://0.0.0.0:8081/healthz")
     peering = parser.add_mutually_exclusive_group()
     peering.add_argument("--standalone", action="store_true", help="no peering (one replica)")
@@ -75,7 +78,7 @@ def main(argv: list[str]) -> int:
         artifact_store_size=args.artifact_store_size,
     )
     if args.metrics_port:
-        start_http_server(args.metrics_port)
+        start_http_server(args.metrics_port, args.metrics_address)
     kopf.run(
         standalone=args.standalone or not args.peering,
         peering_name=args.peering,
