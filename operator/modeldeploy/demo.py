@@ -1,8 +1,8 @@
 """`modeldeploy demo`: a local cluster (the sandbox), Prometheus, the operator and three rollouts.
 
-Everything runs as the user would run it: `modeldeploy sandbox up`, `prometheus` and
-`modeldeploy operator` as separate processes, every step through a real `kubectl`, printed
-before it runs, and inference over HTTP through the Service's ClusterIP. The digits model is
+Everything runs as the user would run it: `modeldeploy sandbox up` and `prometheus` as separate
+processes, the operator installed by `helm install` of its chart (a pod with the chart's RBAC),
+every step through a real `kubectl` or `helm`, printed before it runs, and inference over HTTP through the Service's ClusterIP. The digits model is
 trained here from scikit-learn's bundled data (nothing is downloaded) and put on the claims the
 resource names. Version 1 is compressed in a Job on the GPU pool and served; then live traffic
 runs to the end while version 2 goes through the canary steps, judged by the `prometheus`
@@ -35,8 +35,6 @@ from modeldeploy.demo_cluster import (
     Demo,
     DemoError,
     ResourceWatch,
-    free_port,
-    operator_ready,
     poll,
     sandbox_ready,
 )
@@ -57,6 +55,7 @@ __all__ = ["infer", "main", "run"]
 
 CLAIMS_DIR = "pvc"  # a claim's files: <sandbox>/pvc/<namespace>/<claim>/
 NAMESPACE = "ml"
+OPERATOR_NAMESPACE = "modeldeploy-system"
 NAME = "digits"
 REPLICAS = 4
 CANARY_STEPS = [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}]
@@ -99,10 +98,10 @@ FINAL_PHASES = ("Failed", "RolledBack")
 
 
 def _files_root() -> Path:
-    """`crds/`: in a source checkout, next to the `operator/` source root."""
+    """The chart: in a source checkout, next to the `operator/` source root."""
     root = Path(__file__).resolve().parents[2]
-    if not (root / "crds").is_dir():
-        raise DemoError(f"run the demo from a source checkout: no crds/ in {root}")
+    if not (root / "charts" / "modeldeploy").is_dir():
+        raise DemoError(f"run the demo from a source checkout: no charts/modeldeploy in {root}")
     return root
 
 
@@ -355,17 +354,16 @@ def _start_prometheus(demo: Demo, stack: contextlib.ExitStack) -> Prometheus:
     return server
 
 
-def _start_operator(demo: Demo) -> None:
-    health = f"http://127.0.0.1:{free_port()}/healthz"
-    print("\nstarting the operator (modeldeploy operator) ...", flush=True)
-    operator = demo.start(
-        "operator",
-        "--standalone",
-        "--all-namespaces",
-        f"--metrics-port={free_port()}",
-        f"--liveness={health}",
-    )
-    poll(lambda: operator_ready(operator, health), "the operator's liveness endpoint")
+def _install_operator(demo: Demo, root: Path) -> None:
+    """The operator as a user installs it on a cluster: the chart, in its own namespace, in a
+    pod that reaches the API with its service account and the chart's RBAC."""
+    print("\ninstalling the operator with its Helm chart ...", flush=True)
+    demo.helm(
+        "upgrade", "--install", "modeldeploy", str(root / "charts" / "modeldeploy"),
+        "--namespace", OPERATOR_NAMESPACE, "--create-namespace", "--wait", "--timeout=3m",
+    )  # fmt: skip
+    demo.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.dev")
+    demo.kubectl("get", "pods", "-n", OPERATOR_NAMESPACE, "-o", "wide")
 
 
 def _version_one(demo: Demo, address: str, display: Display) -> Path:
@@ -404,11 +402,11 @@ def _summary(
     print(f"plot of traffic share and error rate per version over time: {path}", flush=True)
 
 
-def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -> None:
+def run(directory: Path, kubectl: str, helm: str, log: IO[str], wait: Callable[[], None]) -> None:
     root = _files_root()
     if importlib.util.find_spec("matplotlib") is None:
         raise DemoError("the demo plots with matplotlib: pip install matplotlib")
-    demo = Demo(directory, kubectl, log)
+    demo = Demo(directory, kubectl, helm, log)
     display = Display()
     began = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -418,10 +416,8 @@ def run(directory: Path, kubectl: str, log: IO[str], wait: Callable[[], None]) -
         poll(lambda: sandbox_ready(demo, sandbox), "the sandbox and its two Ready nodes")
         demo.kubectl("get", "nodes", "-L", "pool", "-o", "wide")
 
-        demo.kubectl("apply", "-f", str(root / "crds"))
-        demo.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.dev")
         prometheus = _start_prometheus(demo, stack)
-        _start_operator(demo)
+        _install_operator(demo, root)
 
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         demo.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace))
@@ -532,16 +528,17 @@ def main(argv: list[str]) -> int:
         "--exit", action="store_true", help="stop everything at the end instead of waiting"
     )
     args = parser.parse_args(argv)
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        print("error: kubectl is not on PATH (`make demo` installs it)", file=sys.stderr)
+    kubectl, helm = shutil.which("kubectl"), shutil.which("helm")
+    if kubectl is None or helm is None:
+        missing = "kubectl" if kubectl is None else "helm"
+        print(f"error: {missing} is not on PATH (`make demo` installs it)", file=sys.stderr)
         return 1
     args.dir.mkdir(parents=True, exist_ok=True)
     log_path = args.dir / "demo.log"
     previous = signal.signal(signal.SIGTERM, _interrupt)
     with log_path.open("a") as log:
         try:
-            run(args.dir, kubectl, log, (lambda: None) if args.exit else _wait_for_ctrl_c)
+            run(args.dir, kubectl, helm, log, (lambda: None) if args.exit else _wait_for_ctrl_c)
         except DemoError as error:
             print(f"error: {error} (the processes' output is in {log_path})", file=sys.stderr)
             return 1

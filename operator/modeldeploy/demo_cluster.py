@@ -1,6 +1,6 @@
-"""The demo's processes and the kubectl that drives them: `modeldeploy sandbox up` and
-`modeldeploy operator` started as a user starts them, every step through a real `kubectl`
-(printed before it runs), and the resource's changes as `kubectl get --watch` reports them."""
+"""The demo's processes and the tools that drive them: `modeldeploy sandbox up` started as a
+user starts it, every step through a real `kubectl` or `helm` (printed before it runs), and the
+resource's changes as `kubectl get --watch` reports them."""
 
 from __future__ import annotations
 
@@ -60,10 +60,11 @@ def answers(url: str) -> bool:
 class Demo:
     """The processes of one demo run and the kubectl that talks to them."""
 
-    def __init__(self, directory: Path, kubectl: str, log: IO[str]) -> None:
+    def __init__(self, directory: Path, kubectl: str, helm: str, log: IO[str]) -> None:
         self.directory = directory.resolve()
         self.kubeconfig = self.directory / KUBECONFIG_FILE
         self.kubectl_binary = kubectl
+        self.helm_binary = helm
         self.log = log
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -96,10 +97,25 @@ class Demo:
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, show: bool = True
     ) -> subprocess.CompletedProcess[str]:
+        return self._run("kubectl", self.kubectl_command(), args, input, check, show)
+
+    def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [self.helm_binary, "--kubeconfig", str(self.kubeconfig)]
+        return self._run("helm", command, args, None, True, True)
+
+    def _run(
+        self,
+        name: str,
+        command: list[str],
+        args: tuple[str, ...],
+        input: str | None,
+        check: bool,
+        show: bool,
+    ) -> subprocess.CompletedProcess[str]:
         if show:
-            print(f"\n$ kubectl {' '.join(args)}", flush=True)
+            print(f"\n$ {name} {' '.join(args)}", flush=True)
         result = subprocess.run(
-            [*self.kubectl_command(), *args],
+            [*command, *args],
             capture_output=True,
             text=True,
             input=input,
@@ -109,7 +125,7 @@ class Demo:
         if show:
             print((result.stdout + result.stderr).rstrip(), flush=True)
         if check and result.returncode != 0:
-            raise DemoError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+            raise DemoError(f"{name} {' '.join(args)} failed: {result.stderr.strip()}")
         return result
 
     def read(self, *args: str) -> Any:
@@ -135,12 +151,6 @@ def sandbox_ready(demo: Demo, sandbox: subprocess.Popen[bytes]) -> bool:
         if condition["type"] == "Ready" and condition["status"] == "True"
     ]
     return len(ready) >= 2
-
-
-def operator_ready(operator: subprocess.Popen[bytes], health: str) -> bool:
-    if operator.poll() is not None:
-        raise DemoError(f"`modeldeploy operator` exited with code {operator.returncode}")
-    return answers(health)
 
 
 class ResourceWatch:
