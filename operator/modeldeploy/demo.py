@@ -2,13 +2,14 @@
 
 Everything runs as the user would run it: `modeldeploy sandbox up` and `prometheus` as separate
 processes, the operator installed by `helm install` of its chart (a pod with the chart's RBAC),
-every step through a real `kubectl` or `helm`, printed before it runs, and inference over HTTP through the Service's ClusterIP. The digits model is
-trained here from scikit-learn's bundled data (nothing is downloaded) and put on the claims the
-resource names. Version 1 is compressed in a Job on the GPU pool and served; then live traffic
-runs to the end while version 2 goes through the canary steps, judged by the `prometheus`
-provider, and is promoted, and version 3, which fails half its requests, is rolled back. Each
-change of the resource's status is printed as the watch reports it, with a live line of each
-version's share, error rate and p99; the end is a summary table and a PNG plot.
+every step through a real `kubectl` or `helm`, printed before it runs, and inference over HTTP
+through the Service's ClusterIP. The digits model is trained here from scikit-learn's bundled
+data (nothing is downloaded) and put on the claims the resource names. Version 1 is compressed
+in a Job on the GPU pool and served; then live traffic runs to the end while version 2 goes
+through the canary steps, judged by the `prometheus` provider, and is promoted, and version 3,
+which fails half its requests, is rolled back. Each change of the resource's status is printed
+as the watch reports it, with a live line of each version's share, error rate and p99; the end
+is a summary table and a PNG plot.
 """
 
 from __future__ import annotations
