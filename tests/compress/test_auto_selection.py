@@ -13,7 +13,7 @@ from modeldeploy.compress.dataset import Dataset, load_dataset
 from modeldeploy.compress.evaluate import Fidelity, Figures
 from modeldeploy.compress.spec import QuantizeStep
 from modeldeploy.compress.steps.auto import Judgement, quantize_auto, recipes
-from modeldeploy.compress.timing import Comparison, Latency, Rounds, verdict
+from modeldeploy.compress.timing import Comparison, Latency, verdict
 from tests.fixtures.models import DigitsModel
 
 # The digits MLP's candidates, in the order auto measures them.
@@ -32,10 +32,7 @@ class Scripted:
 
 def _comparison(batch: int, speedup: float, spread: float) -> Comparison:
     latency = Latency(batch, 1.0, spread, 1.0, 1.0)
-    rounds = Rounds({"original": [], "candidate": []}, {"original": [], "candidate": []})
-    return Comparison(
-        batch, latency, latency, speedup, spread, 0.0, verdict(speedup, spread), 5, rounds
-    )
+    return Comparison(batch, latency, latency, speedup, spread, verdict(speedup, spread), 5)
 
 
 class ScriptedJudge:
@@ -44,7 +41,6 @@ class ScriptedJudge:
     def __init__(self, script: list[Scripted]) -> None:
         self.script = list(script)
         self.judged: dict[int, Scripted] = {}
-        self.retimed: list[int] = []
 
     def judge(self, model: onnx.ModelProto) -> Judgement:
         item = self.script.pop(0)
@@ -57,15 +53,10 @@ class ScriptedJudge:
         ]
         return Judgement(figures, item.passed, "accuracy 0.97 -> 0.97", timings)
 
-    def retime(self, model: onnx.ModelProto, earlier: list[Comparison]) -> list[Comparison]:
-        self.retimed.append(id(model))
+    def retime(self, model: onnx.ModelProto) -> list[Comparison]:
         item = self.judged[id(model)]
-        if item.retimed is None:
-            return earlier
-        return [
-            _comparison(1, item.retimed[0], item.spread),
-            _comparison(64, item.retimed[1], item.spread),
-        ]
+        again = item.retimed or (item.speedup_1, item.speedup_n)
+        return [_comparison(1, again[0], item.spread), _comparison(64, again[1], item.spread)]
 
 
 @pytest.fixture(scope="module")

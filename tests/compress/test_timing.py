@@ -38,7 +38,7 @@ def test_runs_alternate_and_rounds_flip_the_order_after_warm_up() -> None:
     original = FakeModel("A", clock, [0.001], log)
     candidate = FakeModel("B", clock, [0.001], log)
 
-    compare(original, candidate, DATA, 64, runs=6, rounds=3, clock=clock)  # type: ignore[arg-type]
+    compare([original], [candidate], DATA, 64, runs=6, rounds=3, clock=clock)  # type: ignore[list-item]
 
     warm_up = ["A"] * WARM_UP_RUNS + ["B"] * WARM_UP_RUNS
     assert log == [*warm_up, "A", "B", "A", "B", "B", "A", "B", "A", "A", "B", "A", "B"]
@@ -51,7 +51,7 @@ def test_a_steady_slowdown_is_slower_and_noise_is_reported_as_spread() -> None:
     original = FakeModel("A", clock, [0.001] * WARM_UP_RUNS + [0.001 * f for f in load], log)
     candidate = FakeModel("B", clock, [0.002] * WARM_UP_RUNS + [0.002 * f for f in load], log)
 
-    result = compare(original, candidate, DATA, 64, runs=12, rounds=4, clock=clock)  # type: ignore[arg-type]
+    result = compare([original], [candidate], DATA, 64, runs=12, rounds=4, clock=clock)  # type: ignore[list-item]
 
     assert result.batch == 64
     assert result.speedup == 0.5
@@ -71,7 +71,7 @@ def test_a_difference_inside_the_noise_is_the_same() -> None:
     costs = [0.001] * WARM_UP_RUNS + [0.001 * f for f in per_round]
     candidate = FakeModel("B", clock, costs, log)
 
-    result = compare(original, candidate, DATA, 1, runs=4, rounds=4, clock=clock)  # type: ignore[arg-type]
+    result = compare([original], [candidate], DATA, 1, runs=4, rounds=4, clock=clock)  # type: ignore[list-item]
 
     assert result.verdict == "same"
     assert result.spread > abs(1 - result.speedup)

@@ -26,7 +26,7 @@ from modeldeploy.compress.artifacts import ArtifactStore, Store, write_atomicall
 from modeldeploy.compress.dataset import load_dataset
 from modeldeploy.compress.errors import CompressError
 from modeldeploy.compress.graph import load_model
-from modeldeploy.compress.judge import AgainstOriginal
+from modeldeploy.compress.judge import PRECISE, SESSIONS, AgainstOriginal
 from modeldeploy.compress.outputs import choose_output
 from modeldeploy.compress.pipeline import Context, run_steps
 from modeldeploy.compress.s3store import S3ArtifactStore
@@ -136,7 +136,7 @@ def _compress(
     context = Context(original, dataset, judge, workdir, environ)
     compressed_model, steps = run_steps(spec.steps, original, context)
     log.info("evaluating the compressed model against the original (interleaved timing)")
-    final = judge.judge(compressed_model, "the compressed model")
+    final = judge.judge(compressed_model, "the compressed model", PRECISE)
     compressed, timings = final.figures, final.timings
     name = evaluation.metric.value
     reason = final.gate + "; speed-up " + ", ".join(t.describe() for t in timings)
@@ -161,15 +161,14 @@ def _compress(
         "speedup": report.speedups(timings),
         "speedupSpread": report.speedup_spreads(timings),
         "timing": {
-            "method": "interleaved rounds after warm-up (original, candidate; order flipped "
-            "each round); speed-up = median of the rounds' speed-ups; spread = half-width of "
-            "its >= 90% distribution-free confidence interval + the A/A floor",
-            "floor": {
-                f"batch{batch}": round(floor, 4)
-                for batch, floor in zip(judge.batches, judge.floors, strict=True)
-            },
-            "rounds": evaluation.latency_rounds,
-            "runs": evaluation.latency_runs,
+            "method": "interleaved rounds after warm-up (runs of the original and the candidate "
+            "in turn; order flipped each round), each model in several sessions, one per "
+            "round in turn; speed-up = median of the "
+            "rounds' speed-ups; spread = half-width of its >= 90% distribution-free "
+            "confidence interval",
+            "sessions": SESSIONS,
+            "rounds": evaluation.latency_rounds * PRECISE,
+            "runs": evaluation.latency_runs * PRECISE,
             "comparisons": [t.as_dict() for t in timings],
         },
         "baseline": {**baseline.as_dict(), "latency": [asdict(t.baseline) for t in timings]},

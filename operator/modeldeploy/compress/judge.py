@@ -13,6 +13,11 @@ from modeldeploy.compress.runtime import session
 from modeldeploy.compress.spec import JobEvaluation
 from modeldeploy.compress.steps.auto import Judgement
 
+# Sessions per model in the timing (see timing.py: sessions of one model differ).
+SESSIONS = 3
+# How many times longer a confirmation and the final figures are timed.
+PRECISE = 3
+
 
 def passes(baseline: float, compressed: float, max_drop: float) -> bool:
     # A tiny tolerance so that float noise on an unchanged metric never fails a 0.0 gate.
@@ -42,16 +47,16 @@ class AgainstOriginal:
             f"the original model {self.on_data}",
         )
         self.batches = sorted({1, evaluation.batch_size})
-        twin = session(original)
-        self.floors = [
-            abs(1 - self._compare(twin, batch, None, 0.0).speedup) for batch in self.batches
-        ]
-        """Per batch size, the A/A floor: the original against a second session of itself."""
+        self.runners = [self.runner, *(session(original) for _ in range(SESSIONS - 1))]
 
-    def judge(self, model: onnx.ModelProto, what: str = "a candidate model") -> Judgement:
-        runner = session(model)
+    def judge(
+        self, model: onnx.ModelProto, what: str = "a candidate model", rounds_factor: int = 1
+    ) -> Judgement:
+        """`rounds_factor` times the evaluation's rounds and runs: the final figures and a
+        confirmation are timed longer, so that their spread is narrower."""
+        runners = _sessions(model)
         figures, _ = evaluate.measure(
-            runner,
+            runners[0],
             model,
             self.dataset,
             self.evaluation,
@@ -65,31 +70,22 @@ class AgainstOriginal:
             f"{metric} {before:.4f} -> {figures.metric:.4f} (drop {before - figures.metric:.4f} "
             f"{'<=' if passed else '>'} maxDrop {self.evaluation.max_drop})"
         )
-        return Judgement(figures, passed, gate, self._timings(runner, []))
+        return Judgement(figures, passed, gate, self._timings(runners, rounds_factor))
 
-    def retime(
-        self, model: onnx.ModelProto, earlier: list[timing.Comparison]
-    ) -> list[timing.Comparison]:
-        """In a new session of `model`: a session's own memory layout can make it steadily
-        faster or slower than the next, which pooling rounds of two sessions shows."""
-        return self._timings(session(model), earlier)
+    def retime(self, model: onnx.ModelProto) -> list[timing.Comparison]:
+        """A new, independent and longer timing of `model`, in new sessions."""
+        return self._timings(_sessions(model), PRECISE)
 
     def _timings(
-        self, runner: ort.InferenceSession, earlier: list[timing.Comparison]
+        self, runners: list[ort.InferenceSession], rounds_factor: int
     ) -> list[timing.Comparison]:
+        runs = self.evaluation.latency_runs * rounds_factor
+        rounds = self.evaluation.latency_rounds * rounds_factor
         return [
-            self._compare(runner, batch, earlier[index] if earlier else None, floor)
-            for index, (batch, floor) in enumerate(zip(self.batches, self.floors, strict=True))
+            timing.compare(self.runners, runners, self.dataset, batch, runs, rounds)
+            for batch in self.batches
         ]
 
-    def _compare(
-        self,
-        runner: ort.InferenceSession,
-        batch: int,
-        earlier: timing.Comparison | None,
-        floor: float,
-    ) -> timing.Comparison:
-        runs, rounds = self.evaluation.latency_runs, self.evaluation.latency_rounds
-        return timing.compare(
-            self.runner, runner, self.dataset, batch, runs, rounds, earlier=earlier, floor=floor
-        )
+
+def _sessions(model: onnx.ModelProto) -> list[ort.InferenceSession]:
+    return [session(model) for _ in range(SESSIONS)]

@@ -1,28 +1,27 @@
 """Latency of a candidate against the original, timed interleaved so that load from other
 processes hits both alike.
 
-Both sessions are warmed up, then timed in rounds of alternating runs (A B A B ... in one
-round, B A B A ... in the next), so that a burst of load from another process hits runs of
-both models, not a block of one. The figure of a model in a round is the median of its runs;
-the speed-up of a round is the original's figure over the candidate's.
-The reported speed-up is the median over the rounds; its spread is the half-width of a
-distribution-free confidence interval of that median (at least 90 %: between order statistics
-of the rounds, e.g. the smallest and largest of 5 to 7 rounds), taken on the wider side. A
-candidate is `faster` or `slower` only when the speed-up differs from 1 by more than that
+Both models' sessions are warmed up, then timed in rounds of alternating runs (A B A B ... in
+one round, B A B A ... in the next), so that a burst of load from another process hits runs
+of both models, not a block of one. The figure of a model in a round is the median of its
+runs; the speed-up of a round is the original's figure over the candidate's. The reported
+speed-up is the median over the rounds; its spread is the half-width of a distribution-free
+confidence interval of that median (at least 90 %: between order statistics of the rounds,
+e.g. the smallest and largest of 5 to 7 rounds, the 2nd of 8 to 10), taken on the wider side.
+A candidate is `faster` or `slower` only when the speed-up differs from 1 by more than that
 spread; otherwise it is `same`.
 
-Two sessions of the very same model can differ by a few percent, steadily (memory layout), a
-noise the rounds of one pair of sessions do not show. The job therefore first times the
-original against a second session of itself (an A/A run); its distance from 1 is the `floor`
-added to the spread of every comparison.
+Each model is timed in several sessions, one per round in turn: two sessions of the very same
+small model were measured steadily up to 15-25 % apart at batch 1 (memory layout), a
+difference the rounds of a single pair of sessions would not show.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -32,7 +31,7 @@ import onnxruntime as ort
 from modeldeploy.compress.dataset import Dataset
 from modeldeploy.compress.runtime import run
 
-WARM_UP_RUNS = 3
+WARM_UP_RUNS = 10
 
 
 class Verdict(StrEnum):
@@ -56,15 +55,6 @@ class Latency:
 
 
 @dataclass(frozen=True)
-class Rounds:
-    """What was timed, per model ("original", "candidate"): each round's median and every
-    run, in seconds."""
-
-    medians: dict[str, list[float]]
-    runs: dict[str, list[float]]
-
-
-@dataclass(frozen=True)
 class Comparison:
     batch: int
     baseline: Latency
@@ -72,16 +62,12 @@ class Comparison:
     speedup: float
     """Median over the rounds of baseline / candidate time."""
     spread: float
-    """The measured noise of `speedup`: `spread` of the rounds' speed-ups plus `floor`."""
-    floor: float
-    """The A/A floor: how far from 1 the original timed against itself was."""
+    """The measured noise of `speedup` (see `spread`)."""
     verdict: Verdict
     rounds: int
-    measured: Rounds = field(repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """The figures, without the raw timings."""
-        return {key: value for key, value in asdict(self).items() if key != "measured"}
+        return asdict(self)
 
     def describe(self) -> str:
         return f"{self.speedup:.2f}x ± {self.spread:.2f} at batch {self.batch}"
@@ -143,59 +129,55 @@ def _latency(batch: int, round_medians: list[float], all_runs: list[float]) -> L
 
 
 def compare(
-    baseline: ort.InferenceSession,
-    candidate: ort.InferenceSession,
+    baseline: Sequence[ort.InferenceSession],
+    candidate: Sequence[ort.InferenceSession],
     dataset: Dataset,
     batch: int,
     runs: int,
     rounds: int,
     clock: Clock = time.perf_counter,
-    earlier: Comparison | None = None,
-    floor: float = 0.0,
 ) -> Comparison:
-    """`runs` timed runs of each model at `batch`, split over `rounds` interleaved rounds,
-    added to the rounds of `earlier` (the same two models) when given; `floor` (the A/A
-    floor) is added to the spread."""
+    """`runs` timed runs of each model at `batch`, split over `rounds` interleaved rounds;
+    round k uses session k of each list (in turn)."""
     feeds = _feeds(dataset, batch)
-    sessions = {"original": baseline, "candidate": candidate}
-    for name, runner in sessions.items():  # first runs allocate
-        for index in range(WARM_UP_RUNS):
-            _time_run(runner, feeds[index % len(feeds)], f"the {name} model", clock)
+    models = {"original": baseline, "candidate": candidate}
+    for name, runners in models.items():  # first runs allocate
+        for runner in runners:
+            for index in range(WARM_UP_RUNS):
+                _time_run(runner, feeds[index % len(feeds)], f"the {name} model", clock)
     per_round = max(1, math.ceil(runs / rounds))
-    medians: dict[str, list[float]] = {name: [] for name in sessions}
-    everything: dict[str, list[float]] = {name: [] for name in sessions}
-    if earlier is not None:
-        for name in sessions:
-            medians[name] += earlier.measured.medians[name]
-            everything[name] += earlier.measured.runs[name]
-    for index in range(len(medians["original"]), len(medians["original"]) + rounds):
-        order = list(sessions) if index % 2 == 0 else list(reversed(sessions))
-        seconds: dict[str, list[float]] = {name: [] for name in sessions}
+    medians: dict[str, list[float]] = {name: [] for name in models}
+    everything: dict[str, list[float]] = {name: [] for name in models}
+    for index in range(rounds):
+        order = list(models) if index % 2 == 0 else list(reversed(models))
+        current = {name: models[name][index % len(models[name])] for name in models}
+        seconds: dict[str, list[float]] = {name: [] for name in models}
         for run_index in range(per_round):
             feed = feeds[run_index % len(feeds)]
             for name in order:
-                seconds[name].append(_time_run(sessions[name], feed, f"the {name} model", clock))
-        for name in sessions:
+                seconds[name].append(_time_run(current[name], feed, f"the {name} model", clock))
+        for name in models:
             medians[name].append(float(np.median(seconds[name])))
             everything[name] += seconds[name]
-    return _summary(len(next(iter(feeds[0].values()))), Rounds(medians, everything), floor)
+    return _summary(len(next(iter(feeds[0].values()))), medians, everything)
 
 
-def _summary(batch: int, measured: Rounds, floor: float) -> Comparison:
-    medians = measured.medians
+def _summary(
+    batch: int, medians: dict[str, list[float]], runs: dict[str, list[float]]
+) -> Comparison:
+    """`medians` and `runs`: per model ("original", "candidate"), each round's median and
+    every run, in seconds."""
     speedups = [
         before / max(after, 1e-12)
         for before, after in zip(medians["original"], medians["candidate"], strict=True)
     ]
-    speedup, noise = float(np.median(speedups)), spread(speedups) + floor
+    speedup, noise = float(np.median(speedups)), spread(speedups)
     return Comparison(
         batch=batch,
-        baseline=_latency(batch, medians["original"], measured.runs["original"]),
-        candidate=_latency(batch, medians["candidate"], measured.runs["candidate"]),
+        baseline=_latency(batch, medians["original"], runs["original"]),
+        candidate=_latency(batch, medians["candidate"], runs["candidate"]),
         speedup=round(speedup, 4),
         spread=round(noise, 4),
-        floor=round(floor, 4),
         verdict=verdict(speedup, noise),
         rounds=len(speedups),
-        measured=measured,
     )

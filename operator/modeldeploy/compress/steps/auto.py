@@ -7,8 +7,9 @@ it must also be faster than the original at the evaluation batch size beyond the
 original competes too: a candidate only as fast gains nothing). `latency` keeps the fastest
 qualifying candidate at the evaluation batch size (candidates within each other's noise count
 as equally fast, and the smaller wins), `size` the smallest (sizes within 2 % count as equal,
-and the faster wins). The chosen one is timed again in a new session, its rounds pooled with
-the first ones, and kept only if it still qualifies (else the next best is tried). When none
+and the faster wins). The chosen one is timed again, independently, in new sessions and three
+times longer, and kept only if it qualifies in that timing too (else the next best is tried):
+choosing the best of several noisy measurements favours one that was lucky. When none
 qualifies the model stays as it is.
 
 Candidates: dynamic INT8 (per-channel by default) of MatMul/Gather, so Conv stays float
@@ -82,8 +83,8 @@ class Judge(Protocol):
     def judge(self, model: onnx.ModelProto) -> Judgement:
         """The candidate's figures, gate and interleaved timings against the original."""
 
-    def retime(self, model: onnx.ModelProto, earlier: list[Comparison]) -> list[Comparison]:
-        """More interleaved rounds of the candidate, pooled with `earlier`."""
+    def retime(self, model: onnx.ModelProto) -> list[Comparison]:
+        """A new, independent interleaved timing of the candidate."""
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,8 @@ def quantize_auto(
     """The best qualifying candidate by `step.objective`; the model unchanged when none
     qualifies (with every candidate's figures and why it did not qualify).
 
-    The chosen candidate is timed again (the rounds pooled with its first timing) before it
-    is kept: a candidate that only looked as fast by chance is then found slower and dropped.
+    The chosen candidate is timed again, independently, before it is kept: one that only
+    looked fast enough by chance is then dropped.
     """
     candidates: dict[str, dict[str, Any]] = {}
     qualified: list[_Qualified] = []
@@ -209,7 +210,7 @@ def quantize_auto(
     pick = _fastest if step.objective == "latency" else _smallest
     while qualified:
         chosen, why = pick(qualified)
-        timings = judge.retime(chosen.model, chosen.judgement.timings)
+        timings = judge.retime(chosen.model)
         confirmed = replace(chosen.judgement, timings=timings)
         candidates[chosen.name] = {
             **_record(chosen.name, confirmed, step.objective),
