@@ -95,8 +95,9 @@ class JobEvaluation(Evaluation):
     latency_runs: int = Field(default=50, ge=1, le=100000)
     """Timed runs per model and batch size, split over `latencyRounds` rounds."""
     latency_rounds: int = Field(default=10, ge=1, le=1000)
-    """Rounds of the interleaved timing: each round times the original, then the candidate
-    (the other order every second round); the spread between rounds is the noise."""
+    """Rounds of the interleaved timing: each round runs the original and the candidate in
+    turn (starting with the other one every second round); the spread between rounds is the
+    noise."""
 
 
 class JobSpec(SpecModel):
