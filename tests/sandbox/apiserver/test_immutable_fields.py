@@ -7,12 +7,17 @@ object values printed as JSON where upstream prints Go structs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.sandbox.apiserver.http import call
 from tests.sandbox.apiserver.kubectl import Kubectl
 from tests.sandbox.conftest import SandboxApi
+
+from modeldeploy.sandbox.apiserver.service import ApiService
+from modeldeploy.sandbox.apiserver.store import Store
+from modeldeploy.sandbox.apiserver.watch import WatchHub
 
 NS = "/api/v1/namespaces/default"
 APPS = "/apis/apps/v1/namespaces/default"
@@ -258,3 +263,28 @@ def test_a_pods_spec_changes_only_where_upstream_allows(sandbox_api: SandboxApi)
             )
         ],
     )
+
+
+def test_an_object_stored_before_todays_defaults_still_updates(tmp_path: Path) -> None:
+    """A Job stored without defaults added since (as a sandbox of an older release keeps it)
+    may still change its labels: the stored template is compared with today's defaults."""
+    store = Store(tmp_path / "state.db", history=100)
+    try:
+        service = ApiService(store, WatchHub())
+        jobs = service.resolve("batch", "v1", "jobs")
+        service.create(jobs, "default", _job())
+        stored = store.get(("batch", "jobs"), ("default", "train"))
+        assert stored is not None
+        container = stored["spec"]["template"]["spec"]["containers"][0]
+        del container["terminationMessagePolicy"], container["resources"]
+        store.write(("batch", "jobs"), stored, store.get(("batch", "jobs"), ("default", "train")))
+        patched = service.patch(
+            jobs,
+            "default",
+            "train",
+            "application/merge-patch+json",
+            {"metadata": {"labels": {"team": "ml"}}},
+        )
+        assert patched["metadata"]["labels"]["team"] == "ml"
+    finally:
+        store.close()

@@ -426,7 +426,12 @@ class ApiService:
                 obj["spec"], old and old.get("spec"), self._addresses_besides(meta)
             )
         if old is not None:
-            causes += immutable.update_causes(rt.group, rt.kind, obj, old)
+            # The stored object as today's defaults show it (kube-apiserver defaults what it
+            # reads), so an object stored before a default existed still compares equal.
+            current = defaults.drop_nulls(copy.deepcopy(old))
+            if builtin_admission is not None:
+                builtin_admission(current, False)
+            causes += immutable.update_causes(rt.group, rt.kind, obj, current)
         return causes
 
     def _addresses_besides(self, meta: dict[str, Any]) -> set[str]:
