@@ -104,6 +104,8 @@ def test_a_field_the_server_does_not_decode_is_refused_never_dropped() -> None:
 
 def test_kubectl_create_of_another_kind_is_refused_naming_it(sandbox_api: SandboxApi) -> None:
     kubectl = Kubectl(sandbox_api)
-    refused = kubectl.fails("create", "role", "reader", "--verb=get", "--resource=pods")
+    refused = kubectl.fails(
+        "create", "cronjob", "nightly", "--image=busybox:1.36", "--schedule=0 3 * * *"
+    )
     assert "unknown format" in refused
-    assert "Role is not accepted as protobuf" in refused
+    assert "CronJob is not accepted as protobuf" in refused
