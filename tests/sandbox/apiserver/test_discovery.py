@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.sandbox.apiserver.http import call
-from tests.sandbox.apiserver.kubectl import KUBECTL, OLD_KUBECTL, Kubectl
+from tests.sandbox.apiserver.kubectl import KUBECTL, OLD_KUBECTL, OLDEST_KUBECTL, Kubectl
 from tests.sandbox.conftest import SandboxApi
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -113,3 +113,40 @@ def test_eviction_and_bindings(sandbox_api: SandboxApi) -> None:
     code, _ = call(sandbox_api, "POST", "/api/v1/namespaces/default/bindings", binding)
     assert code == 201
     assert call(sandbox_api, "GET", f"{pods}/bound")[1]["spec"]["nodeName"] == "node-a"
+
+
+def test_kubectl_1_28_applies_and_diffs_with_openapi_v2(sandbox_api: SandboxApi) -> None:
+    """kubectl 1.28 asks for /openapi/v2 (gnostic protobuf) before apply and diff."""
+    request = urllib.request.Request(
+        sandbox_api.url + "/openapi/v2",
+        headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"},
+    )
+    with urllib.request.urlopen(request, timeout=30, context=sandbox_api.ssl_context) as response:
+        content_type, body = response.headers["Content-Type"], response.read()
+    assert content_type == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert body.startswith(b"\x0a\x032.0")  # Document.swagger = "2.0"
+    kubectl = Kubectl(sandbox_api, OLDEST_KUBECTL)
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+            },
+        },
+    }
+    assert "created" in kubectl.run("apply", "-f", "-", stdin=json.dumps(deployment))
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:1.37"
+    diff = kubectl.run("diff", "-f", "-", stdin=json.dumps(deployment), check=False)
+    assert "+      - image: busybox:1.37" in diff
+    assert "configured" in kubectl.run("apply", "-f", "-", stdin=json.dumps(deployment))
+    live = kubectl.json("get", "deployment", "web")
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.37"
+    # Validation stays the server's: an unknown field is refused (kubectl's --validate=strict).
+    deployment["spec"]["replica"] = 1
+    stderr = kubectl.fails("apply", "-f", "-", stdin=json.dumps(deployment))
+    assert 'unknown field "spec.replica"' in stderr

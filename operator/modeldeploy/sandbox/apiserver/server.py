@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from modeldeploy.sandbox.apiserver import discovery, errors
+from modeldeploy.sandbox.apiserver import discovery, errors, openapi_v2
 from modeldeploy.sandbox.apiserver.auth.pki import Pki
 from modeldeploy.sandbox.apiserver.auth.setup import Security, aggregate_cluster_roles
 from modeldeploy.sandbox.apiserver.collectors import Collectors
@@ -210,6 +210,9 @@ def _add_discovery_routes(app: web.Application, service: ApiService) -> None:
         info = request.match_info
         return found(discovery.resource_list(service.types(), info["group"], info["version"]))
 
+    async def openapi_v2_document(_: web.Request) -> web.Response:
+        return web.Response(body=openapi_v2.document(), headers={"Content-Type": openapi_v2.MEDIA})
+
     async def openapi_index(_: web.Request) -> web.Response:
         return json_response(discovery.openapi_index(service.types(), service.custom_schemas))
 
@@ -237,5 +240,6 @@ def _add_discovery_routes(app: web.Application, service: ApiService) -> None:
     router.add_get("/apis", apis)
     router.add_get("/apis/{group}", api_group)
     router.add_get("/apis/{group}/{version}", group_resources)
+    router.add_get("/openapi/v2", openapi_v2_document)
     router.add_get("/openapi/v3", openapi_index)
     router.add_get("/openapi/v3/{path:.*}", openapi_document)
