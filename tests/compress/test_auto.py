@@ -4,6 +4,7 @@ what was chosen and why."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -141,6 +142,11 @@ def test_auto_never_ships_a_slower_model(
         assert run.report["ratio"] == 1.0
     else:
         assert run.report["ratio"] > 1.0
+    summary = json.loads(run.termination)  # the termination message carries the same figures
+    assert (summary["speedup"], summary["speedupSpread"]) == (
+        run.report["speedup"],
+        run.report["speedupSpread"],
+    )
     for comparison in run.report["timing"]["comparisons"]:  # the report's figures are these
         key = f"batch{comparison['batch']}"
         assert run.report["speedup"][key] == comparison["speedup"]
