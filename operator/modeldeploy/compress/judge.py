@@ -36,9 +36,9 @@ class AgainstOriginal:
     ) -> None:
         self.dataset, self.evaluation, self.output = dataset, evaluation, output
         self.on_data = f"on dataset {evaluation.dataset_uri}"
-        self.runner = session(original)
+        self.runners = _sessions(original)
         self.baseline, self.baseline_outputs = evaluate.measure(
-            self.runner,
+            self.runners[0],
             original,
             dataset,
             evaluation,
@@ -47,7 +47,6 @@ class AgainstOriginal:
             f"the original model {self.on_data}",
         )
         self.batches = sorted({1, evaluation.batch_size})
-        self.runners = [self.runner, *(session(original) for _ in range(SESSIONS - 1))]
 
     def judge(
         self, model: onnx.ModelProto, what: str = "a candidate model", rounds_factor: int = 1
