@@ -111,14 +111,15 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(rv)
         oid = object_id(obj)
         body = json.dumps(obj, separators=(",", ":"))
-        change = Change(rv, key, "MODIFIED" if old else "ADDED", copy.deepcopy(obj), old)
+        # Copies by decoding the body just encoded: several times faster than deepcopy.
+        change = Change(rv, key, "MODIFIED" if old else "ADDED", json.loads(body), old)
         with self._db:
             self._db.execute("BEGIN")  # the object and its change-log entry, atomically
             self._db.execute(
                 "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)", (*key, *oid, body)
             )
             self._log(change, body)
-        self._objects.setdefault(key, {})[oid] = copy.deepcopy(obj)
+        self._objects.setdefault(key, {})[oid] = json.loads(body)
         return change
 
     def remove(self, key: Key, obj: dict[str, Any]) -> Change:
