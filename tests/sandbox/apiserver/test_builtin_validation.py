@@ -241,3 +241,51 @@ def test_unknown_fields_deep_in_built_in_objects(sandbox_api: SandboxApi) -> Non
     stored = kubectl.json("get", "deployment", "web")
     assert "imagee" not in stored["spec"]["template"]["spec"]["containers"][0]
     assert "replica" not in stored["spec"]
+
+
+def test_a_deployments_strategy_and_deadlines_are_checked(sandbox_api: SandboxApi) -> None:
+    def causes(**spec: Any) -> list[tuple[str, str]]:
+        deployment = {
+            "metadata": {"name": "web"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "x:1"}]},
+                },
+                **spec,
+            },
+        }
+        code, body = call(
+            sandbox_api, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment
+        )
+        assert code == 422, body
+        return _causes(body)
+
+    zero = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}
+    assert causes(strategy=zero) == [
+        (
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            "Invalid value: 0: may not be 0 when `maxSurge` is 0",
+        )
+    ]
+    recreate = {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}
+    assert causes(strategy=recreate) == [
+        (
+            "spec.strategy.rollingUpdate",
+            "Forbidden: may not be specified when strategy `type` is 'Recreate'",
+        )
+    ]
+    wide = {"rollingUpdate": {"maxSurge": "half", "maxUnavailable": "120%"}}
+    assert causes(strategy=wide, minReadySeconds=30, progressDeadlineSeconds=30) == [
+        (
+            "spec.strategy.rollingUpdate.maxSurge",
+            "Invalid value: half: a valid percent string must be a numeric string followed by an "
+            "ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+        ),
+        (
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            "Invalid value: 120%: must not be greater than 100%",
+        ),
+        ("spec.progressDeadlineSeconds", "Invalid value: 30: must be greater than minReadySeconds"),
+    ]

@@ -218,7 +218,7 @@ def _replicated(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
 
 def _deployment(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
     defaults.deployment(obj)
-    return _replicated(obj, creating)
+    return _replicated(obj, creating) + validation.deployment_spec(obj["spec"])
 
 
 def _job(obj: dict[str, Any], creating: bool) -> list[FieldCause]:

@@ -316,3 +316,100 @@ def template_causes(spec: dict[str, Any], replicated: bool) -> list[FieldCause]:
             )
         )
     return causes
+
+
+_PERCENT = re.compile(r"^[0-9]+%$")
+_PERCENT_HELP = (
+    "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  "
+    "or '93%', regex used for validation is '[0-9]+%')"
+)
+
+
+def _int_or_percent_causes(value: Any, where: str) -> list[FieldCause]:
+    """`ValidatePositiveIntOrPercent` and `IsNotMoreThan100Percent` (IntOrString prints as its
+    String(): 3 or 25%)."""
+    if isinstance(value, str):
+        if not _PERCENT.match(value):
+            return [FieldCause(where, f"Invalid value: {value}: {_PERCENT_HELP}")]
+        return []
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return [FieldCause(where, f"Invalid value: {value}: must be greater than or equal to 0")]
+    return []
+
+
+def _amount(value: Any) -> int:
+    if isinstance(value, str) and _PERCENT.match(value):
+        return int(value[:-1])
+    return value if isinstance(value, int) else 0
+
+
+def _nonnegative(spec: dict[str, Any], field: str) -> list[FieldCause]:
+    value = spec.get(field)
+    if isinstance(value, int) and value < 0:
+        return [
+            FieldCause(
+                f"spec.{field}", f"Invalid value: {value}: must be greater than or equal to 0"
+            )
+        ]
+    return []
+
+
+def deployment_spec(spec: dict[str, Any]) -> list[FieldCause]:
+    """`ValidateDeploymentStrategy`, `ValidateRollingUpdateDeployment` and the counts of
+    `ValidateDeploymentSpec` (pkg/apis/apps/validation/validation.go)."""
+    causes: list[FieldCause] = []
+    strategy = spec.get("strategy") or {}
+    kind = strategy.get("type")
+    if kind == "Recreate":
+        if strategy.get("rollingUpdate") is not None:
+            causes.append(
+                FieldCause(
+                    "spec.strategy.rollingUpdate",
+                    "Forbidden: may not be specified when strategy `type` is 'Recreate'",
+                    "FieldValueForbidden",
+                )
+            )
+    elif kind == "RollingUpdate":
+        rolling = strategy.get("rollingUpdate") or {}
+        where = "spec.strategy.rollingUpdate"
+        unavailable, surge = rolling.get("maxUnavailable"), rolling.get("maxSurge")
+        causes += _int_or_percent_causes(unavailable, f"{where}.maxUnavailable")
+        causes += _int_or_percent_causes(surge, f"{where}.maxSurge")
+        if _amount(unavailable) == 0 and _amount(surge) == 0:
+            causes.append(
+                FieldCause(
+                    f"{where}.maxUnavailable",
+                    f"Invalid value: {unavailable}: may not be 0 when `maxSurge` is 0",
+                )
+            )
+        if (
+            isinstance(unavailable, str)
+            and _PERCENT.match(unavailable)
+            and _amount(unavailable) > 100
+        ):
+            causes.append(
+                FieldCause(
+                    f"{where}.maxUnavailable",
+                    f"Invalid value: {unavailable}: must not be greater than 100%",
+                )
+            )
+    else:
+        causes.append(
+            FieldCause(
+                "spec.strategy",
+                f'Unsupported value: {bad_value(strategy)}: supported values: "Recreate", '
+                '"RollingUpdate"',
+                "FieldValueNotSupported",
+            )
+        )
+    for field in ("minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"):
+        causes += _nonnegative(spec, field)
+    deadline, ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds") or 0
+    if isinstance(deadline, int) and isinstance(ready, int) and deadline <= ready:
+        causes.append(
+            FieldCause(
+                "spec.progressDeadlineSeconds",
+                f"Invalid value: {deadline}: must be greater than minReadySeconds",
+            )
+        )
+    return causes
