@@ -5,17 +5,15 @@ util/cert GenerateSelfSignedCertKey): generated once, reused while it covers the
 from __future__ import annotations
 
 import datetime
-import ipaddress
-import os
 import ssl
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
+
+from modeldeploy.sandbox import certs
 
 CERT_FILE = "kubelet.crt"
 KEY_FILE = "kubelet.key"
@@ -34,37 +32,14 @@ def _covers(cert: x509.Certificate, names: Sequence[str], ips: Sequence[str]) ->
 
 
 def _generate(folder: Path, host: str, names: Sequence[str], ips: Sequence[str]) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = certs.new_key()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{host}@{int(time.time())}")])
-    now = datetime.datetime.now(datetime.UTC)
-    alternative = [
-        *(x509.DNSName(name) for name in names),
-        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
-    ]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=_VALID_DAYS))
-        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    cert = certs.certificate(
+        subject, key, _VALID_DAYS, usage=certs.SERVER, dns_names=names, ips=ips
     )
     folder.mkdir(parents=True, exist_ok=True)
-    key_path = folder / KEY_FILE
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    os.chmod(key_path, 0o600)
-    (folder / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    certs.write_key(folder / KEY_FILE, key)
+    certs.write_certificate(folder / CERT_FILE, cert)
 
 
 def serving_context(

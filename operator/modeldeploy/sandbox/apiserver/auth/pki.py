@@ -6,17 +6,16 @@ certificates (CN = user name, O = groups); an RSA key signs service-account toke
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
+
+from modeldeploy.sandbox import certs
 
 PKI_DIR = "pki"
 ADMIN_USER = "kubernetes-admin"
@@ -31,29 +30,6 @@ SERVING_DNS_NAMES = (
 )
 SERVING_IPS = ("127.0.0.1",)
 _VALID_DAYS = 3650
-
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _pem_key(key: PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _pem_cert(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    os.chmod(path, 0o600)
 
 
 @dataclass(frozen=True)
@@ -109,39 +85,14 @@ class Pki:
             pki.issue(pki.admin_cert, pki.admin_key, ADMIN_USER, (MASTERS_GROUP,))
         if not pki.service_account_key.exists():
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            _write_private(pki.service_account_key, _pem_key(key))
+            certs.write_key(pki.service_account_key, key)
         return pki
 
     def _create_ca(self) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = certs.new_key()
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modeldeploy-sandbox-ca")])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - datetime.timedelta(minutes=5))
-            .not_valid_after(_now() + datetime.timedelta(days=_VALID_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        _write_private(self.ca_key, _pem_key(key))
-        self.ca_cert.write_bytes(_pem_cert(cert))
+        certs.write_key(self.ca_key, key)
+        certs.write_certificate(self.ca_cert, certs.certificate(name, key, _VALID_DAYS))
 
     def issue(
         self,
@@ -155,28 +106,21 @@ class Pki:
         ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
         ca_cert = x509.load_pem_x509_certificate(self.ca_cert.read_bytes())
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = certs.new_key()
         attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
         attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attributes))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - datetime.timedelta(minutes=5))
-            .not_valid_after(_now() + datetime.timedelta(days=_VALID_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        cert = certs.certificate(
+            x509.Name(attributes),
+            key,
+            _VALID_DAYS,
+            issuer=ca_cert,
+            issuer_key=ca_key,
+            usage=certs.SERVER if server else certs.CLIENT,
+            dns_names=SERVING_DNS_NAMES if server else (),
+            ips=SERVING_IPS if server else (),
         )
-        if server:
-            names: list[x509.GeneralName] = [x509.DNSName(n) for n in SERVING_DNS_NAMES]
-            names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVING_IPS]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        _write_private(key_path, _pem_key(key))
-        cert_path.write_bytes(_pem_cert(cert))
+        certs.write_key(key_path, key)
+        certs.write_certificate(cert_path, cert)
 
     def server_context(self) -> ssl.SSLContext:
         """TLS for the API server: its certificate, and client certificates checked when sent."""
