@@ -122,7 +122,7 @@ def _ready_pods(cluster: Cluster) -> dict[str, str] | None:
 
 @pytest.mark.slow
 def test_traffic_reaches_every_ready_pod_evenly_and_follows_readiness(cluster: Cluster) -> None:
-    pod_port, service_port = random.randint(20000, 29999), random.randint(30000, 39999)
+    pod_port, service_port = random.randint(20000, 29999), random.randint(10000, 19999)
     cluster.apps.create_namespaced_deployment("default", _deployment(pod_port, 3))
     service = cluster.core.create_namespaced_service(
         "default", _service({"app": "web"}, service_port)
@@ -157,7 +157,8 @@ def test_traffic_reaches_every_ready_pod_evenly_and_follows_readiness(cluster: C
 
 @pytest.mark.slow
 def test_no_ready_endpoint_resets_and_a_deleted_service_stops_listening(cluster: Cluster) -> None:
-    port = random.randint(30000, 39999)
+    # Below the kernel's ephemeral range (32768-60999), so no port-0 listener can hold it.
+    port = random.randint(10000, 19999)
     service = cluster.core.create_namespaced_service("default", _service({"app": "none"}, port))
     ip = service.spec.cluster_ip
     # Listening (not refused) but with nowhere to send it: the connection is reset at once.
