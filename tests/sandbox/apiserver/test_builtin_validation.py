@@ -289,3 +289,40 @@ def test_a_deployments_strategy_and_deadlines_are_checked(sandbox_api: SandboxAp
         ),
         ("spec.progressDeadlineSeconds", "Invalid value: 30: must be greater than minReadySeconds"),
     ]
+
+
+def test_secret_types_need_their_keys(sandbox_api: SandboxApi) -> None:
+    def causes(secret_type: str, data: dict[str, str]) -> list[tuple[str, str]]:
+        body = {"metadata": {"name": "s"}, "type": secret_type, "stringData": data}
+        code, status = call(sandbox_api, "POST", f"{NS}/secrets", body)
+        assert code == 422, status
+        return _causes(status)
+
+    assert causes("kubernetes.io/tls", {"tls.crt": "c"}) == [("data[tls.key]", "Required value")]
+    assert causes("kubernetes.io/basic-auth", {}) == [
+        ("data[username]", "Required value"),
+        ("data[password]", "Required value"),
+    ]
+    assert causes("kubernetes.io/service-account-token", {}) == [
+        ("metadata.annotations[kubernetes.io/service-account.name]", "Required value")
+    ]
+    [(field, message)] = causes("kubernetes.io/dockerconfigjson", {".dockerconfigjson": "{"})
+    assert (field, message.split(":")[0]) == ("data[.dockerconfigjson]", "Invalid value")
+    assert "<secret contents redacted>" in message
+    tls = {
+        "metadata": {"name": "t"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": "c", "tls.key": "k"},
+    }
+    assert call(sandbox_api, "POST", f"{NS}/secrets", tls)[0] == 201
+
+
+def test_an_update_may_not_change_the_uid(sandbox_api: SandboxApi) -> None:
+    code, created = call(sandbox_api, "POST", f"{NS}/configmaps", {"metadata": {"name": "c"}})
+    assert code == 201
+    other = {**created, "metadata": {**created["metadata"], "uid": "someone-else"}}
+    code, body = call(sandbox_api, "PUT", f"{NS}/configmaps/c", other)
+    assert (code, body["message"]) == (
+        422,
+        'ConfigMap "c" is invalid: metadata.uid: Invalid value: "someone-else": field is immutable',
+    )

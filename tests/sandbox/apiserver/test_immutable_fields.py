@@ -224,10 +224,10 @@ def test_immutable_configmaps_and_secrets_keep_their_data(
 def test_a_secrets_type_is_immutable(sandbox_api: SandboxApi) -> None:
     secret = {"metadata": {"name": "s"}, "type": "Opaque", "data": {}}
     assert call(sandbox_api, "POST", f"{NS}/secrets", secret)[0] == 201
-    code, body = _merge_patch(sandbox_api, f"{NS}/secrets/s", {"type": "kubernetes.io/tls"})
+    code, body = _merge_patch(sandbox_api, f"{NS}/secrets/s", {"type": "example.com/custom"})
     assert (code, body["message"]) == (
         422,
-        'Secret "s" is invalid: type: Invalid value: "kubernetes.io/tls": field is immutable',
+        'Secret "s" is invalid: type: Invalid value: "example.com/custom": field is immutable',
     )
 
 

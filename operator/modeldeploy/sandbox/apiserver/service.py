@@ -629,6 +629,12 @@ class ApiService:
             else:
                 obj.pop("status", None)
         meta = obj["metadata"]
+        if meta.get("uid") and meta["uid"] != old_meta["uid"]:
+            # ValidateObjectMetaUpdate: an update names the object it read, or none.
+            cause = FieldCause(
+                "metadata.uid", f'Invalid value: "{meta["uid"]}": field is immutable'
+            )
+            raise errors.invalid(rt.kind, rt.group, str(old_meta["name"]), [cause])
         for field in (
             "uid",
             "creationTimestamp",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Any
 
@@ -172,10 +173,41 @@ def secret(obj: dict[str, Any]) -> list[FieldCause]:
     """Runs after `stringData` is folded into `data` (so every value is base64)."""
     data = obj.get("data") or {}
     causes = _key_causes(data, "data")
-    size = sum(len(_decoded(obj, "data", key, str(value))) for key, value in data.items())
-    if size > MAX_DATA_BYTES:
+    decoded = {key: _decoded(obj, "data", key, str(value)) for key, value in data.items()}
+    if sum(len(value) for value in decoded.values()) > MAX_DATA_BYTES:
         causes.append(_too_long("data"))
-    return causes
+    return causes + _secret_type_causes(obj, decoded)
+
+
+def _required_key(field: str) -> FieldCause:
+    return FieldCause(field, "Required value", "FieldValueRequired")
+
+
+def _secret_type_causes(obj: dict[str, Any], data: dict[str, bytes]) -> list[FieldCause]:
+    """The keys each built-in Secret type needs (`ValidateSecret`)."""
+    kind = obj.get("type")
+    if kind == "kubernetes.io/service-account-token":
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if not annotations.get("kubernetes.io/service-account.name"):
+            return [_required_key("metadata.annotations[kubernetes.io/service-account.name]")]
+    elif kind == "kubernetes.io/tls":
+        return [_required_key(f"data[{k}]") for k in ("tls.crt", "tls.key") if k not in data]
+    elif kind in ("kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"):
+        key = ".dockerconfigjson" if kind.endswith("json") else ".dockercfg"
+        if key not in data:
+            return [_required_key(f"data[{key}]")]
+        try:
+            json.loads(data[key])
+        except ValueError as error:
+            return [
+                FieldCause(f"data[{key}]", f'Invalid value: "<secret contents redacted>": {error}')
+            ]
+    elif kind == "kubernetes.io/basic-auth":
+        if "username" not in data and "password" not in data:
+            return [_required_key("data[username]"), _required_key("data[password]")]
+    elif kind == "kubernetes.io/ssh-auth" and not data.get("ssh-privatekey"):
+        return [_required_key("data[ssh-privatekey]")]
+    return []
 
 
 def _set(value: Any) -> bool:
