@@ -125,9 +125,7 @@ class ApiServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         tls = None if self.insecure_http else security.pki.server_context()
-        site = web.TCPSite(
-            self._runner, self.host, self.port, reuse_address=True, ssl_context=tls
-        )
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=tls)
         try:
             await site.start()
         except OSError:
