@@ -10,6 +10,7 @@ from typing import Any
 
 from modeldeploy.sandbox.apiserver import defaults, validation
 from modeldeploy.sandbox.apiserver.errors import FieldCause, bad_value
+from modeldeploy.sandbox.node.qos import compute_qos_class
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -184,7 +185,8 @@ def _pod(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
     spec = obj["spec"]
     causes = _pod_spec(spec, "spec")
     if creating:
-        obj["status"] = {"phase": "Pending", "qosClass": defaults.qos_class(spec)}
+        # As the pod strategy's PrepareForCreate: the class is set once, at creation.
+        obj["status"] = {"phase": "Pending", "qosClass": compute_qos_class(obj)}
     return causes
 
 

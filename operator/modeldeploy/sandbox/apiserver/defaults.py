@@ -16,7 +16,6 @@ _ROLLING_UPDATE = {"maxUnavailable": "25%", "maxSurge": "25%"}
 _DEFAULT_TOLERATION_SECONDS = 300
 _NODE_PROBLEM_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 _VOLUME_MODE = 420  # 0644, the defaultMode of configMap, secret, projected and downwardAPI
-_COMPUTE_RESOURCES = ("cpu", "memory")
 
 
 def drop_nulls(value: Any) -> Any:
@@ -97,29 +96,6 @@ def _requests_from_limits(container: dict[str, Any]) -> None:
         for name, quantity in limits.items():
             requests.setdefault(name, quantity)
         container["resources"] = resources
-
-
-def _compute(resources: dict[str, Any], field: str) -> dict[str, Any]:
-    return {k: v for k, v in (resources.get(field) or {}).items() if k in _COMPUTE_RESOURCES}
-
-
-def qos_class(spec: dict[str, Any]) -> str:
-    """`GetPodQOS` (pkg/apis/core/helper/qos): only cpu and memory count."""
-    requested = limited = False
-    guaranteed = True
-    for group in ("initContainers", "containers"):
-        for container in spec.get(group) or []:
-            resources = (container.get("resources") if isinstance(container, dict) else None) or {}
-            requests, limits = _compute(resources, "requests"), _compute(resources, "limits")
-            requested = requested or bool(requests)
-            limited = limited or bool(limits)
-            if set(limits) != set(_COMPUTE_RESOURCES) or any(
-                str(requests.get(name, limits[name])) != str(limits[name]) for name in limits
-            ):
-                guaranteed = False
-    if not requested and not limited:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def pod(obj: dict[str, Any], creating: bool) -> None:
