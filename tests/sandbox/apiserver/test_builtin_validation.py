@@ -326,3 +326,66 @@ def test_an_update_may_not_change_the_uid(sandbox_api: SandboxApi) -> None:
         422,
         'ConfigMap "c" is invalid: metadata.uid: Invalid value: "someone-else": field is immutable',
     )
+
+
+def test_pod_specs_are_checked_in_pods_and_templates(sandbox_api: SandboxApi) -> None:
+    containers = [
+        {
+            "name": "c",
+            "image": "x:1",
+            "ports": [{"containerPort": 0}],
+            "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}},
+        },
+        {
+            "name": "c",
+            "image": "x:1",
+            "imagePullPolicy": "Sometimes",
+            "resources": {"requests": {"nvidia.com/gpu": "1"}},
+        },
+    ]
+    deployment = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": containers},
+            },
+        },
+    }
+    code, body = call(
+        sandbox_api, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment
+    )
+    where = "spec.template.spec.containers"
+    assert (code, _causes(body)) == (
+        422,
+        [
+            (
+                f"{where}[0].ports[0].containerPort",
+                "Invalid value: 0: must be between 1 and 65535, inclusive",
+            ),
+            (
+                f"{where}[0].resources.requests",
+                'Invalid value: "2": must be less than or equal to cpu limit of 1',
+            ),
+            (f"{where}[1].name", 'Duplicate value: "c"'),
+            (
+                f"{where}[1].imagePullPolicy",
+                'Unsupported value: "Sometimes": supported values: "Always", "IfNotPresent", '
+                '"Never"',
+            ),
+            (
+                f"{where}[1].resources.limits",
+                "Required value: Limit must be set for non overcommitable resources",
+            ),
+        ],
+    )
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "c", "image": "x:1", "resources": {"limits": {"cpu": "lots"}}}]
+        },
+    }
+    code, body = call(sandbox_api, "POST", f"{NS}/pods", pod)
+    assert (code, body["reason"]) == (400, "BadRequest")
+    assert "quantities must match the regular expression" in body["message"]

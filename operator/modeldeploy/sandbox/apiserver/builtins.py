@@ -10,6 +10,7 @@ from typing import Any
 
 from modeldeploy.sandbox.apiserver import defaults, validation
 from modeldeploy.sandbox.apiserver.errors import FieldCause, bad_value
+from modeldeploy.sandbox.apiserver.podspec import pod_spec_causes
 from modeldeploy.sandbox.node.qos import compute_qos_class
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -177,7 +178,7 @@ def _pod_spec(spec: dict[str, Any], path: str) -> list[FieldCause]:
                 causes.append(FieldCause(where, "Invalid value: must be an object"))
                 continue
             causes += _required(container, "name", where) + _required(container, "image", where)
-    return causes
+    return causes + pod_spec_causes(spec, path)
 
 
 def _pod(obj: dict[str, Any], creating: bool) -> list[FieldCause]:
