@@ -243,19 +243,24 @@ def test_unknown_fields_deep_in_built_in_objects(sandbox_api: SandboxApi) -> Non
     assert "replica" not in stored["spec"]
 
 
+def _web(containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    """A Deployment `web` whose selector selects its template, with `spec` added."""
+    return {
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": containers},
+            },
+            **spec,
+        },
+    }
+
+
 def test_a_deployments_strategy_and_deadlines_are_checked(sandbox_api: SandboxApi) -> None:
     def causes(**spec: Any) -> list[tuple[str, str]]:
-        deployment = {
-            "metadata": {"name": "web"},
-            "spec": {
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "c", "image": "x:1"}]},
-                },
-                **spec,
-            },
-        }
+        deployment = _web([{"name": "c", "image": "x:1"}], **spec)
         code, body = call(
             sandbox_api, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment
         )
@@ -343,16 +348,7 @@ def test_pod_specs_are_checked_in_pods_and_templates(sandbox_api: SandboxApi) ->
             "resources": {"requests": {"nvidia.com/gpu": "1"}},
         },
     ]
-    deployment = {
-        "metadata": {"name": "web"},
-        "spec": {
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": containers},
-            },
-        },
-    }
+    deployment = _web(containers)
     code, body = call(
         sandbox_api, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment
     )
