@@ -92,6 +92,10 @@ class Store:
         obj = self._objects.get(key, {}).get(oid)
         return copy.deepcopy(obj) if obj is not None else None
 
+    def peek(self, key: Key, oid: ObjectId) -> dict[str, Any] | None:
+        """The stored object itself, not a copy (for reads on every request): do not mutate it."""
+        return self._objects.get(key, {}).get(oid)
+
     def items(self, key: Key, namespace: str | None = None) -> Iterator[dict[str, Any]]:
         """Objects sorted by (namespace, name); not copied: callers must not mutate them."""
         bucket = self._objects.get(key, {})

@@ -60,8 +60,8 @@ class RuleResolver:
 
     def _role(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         if kind == "Role":
-            return self._store.get(ROLES, (namespace, name))
-        return self._store.get(CLUSTER_ROLES, ("", name))
+            return self._store.peek(ROLES, (namespace, name))
+        return self._store.peek(CLUSTER_ROLES, ("", name))
 
     def role_rules(self, role_ref: dict[str, Any], namespace: str) -> list[dict[str, Any]] | None:
         """The rules a roleRef names (None when the role does not exist)."""

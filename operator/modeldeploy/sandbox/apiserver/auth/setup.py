@@ -39,7 +39,7 @@ class Security:
         authorizer = Authorizer(RuleResolver(service.store))
 
         def object_uid(kind: str, namespace: str, name: str) -> str | None:
-            obj = service.store.get(_KINDS[kind], (namespace, name))
+            obj = service.store.peek(_KINDS[kind], (namespace, name))
             return None if obj is None else str(obj["metadata"].get("uid"))
 
         nobody = User(ADMIN_USER, (MASTERS_GROUP, AUTHENTICATED)) if insecure else ANONYMOUS_USER
