@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from pathlib import Path
 
 from modeldeploy.sandbox.controllers.base import Controller, run_until_stopped
@@ -41,15 +42,14 @@ class ServiceProxy(Controller):
         self.endpoints = self.informer(Informer(client, ENDPOINTS))
         self.services.on_change(lambda _event, _service: self.queue.add(_SYNC))
         self._routes: dict[Frontend, ServicePort] = {}
-        self._listeners: dict[Frontend, asyncio.Server] = {}
+        self._listeners: dict[Frontend, asyncio.Task[None]] = {}
         self._unbindable: dict[Frontend, str] = {}
         self._connections: set[asyncio.Task[None]] = set()
 
     async def reconcile(self, key: str) -> float | None:
         self._routes = frontends(self.services.items())
         for frontend in [f for f in self._listeners if f not in self._routes]:
-            self._listeners.pop(frontend).close()  # open connections go on
-            log.info("closed %s:%d", frontend.ip, frontend.port)
+            self._listeners.pop(frontend).cancel()  # open connections go on
         for frontend in [f for f in self._unbindable if f not in self._routes]:
             del self._unbindable[frontend]
         for frontend in self._routes:
@@ -58,26 +58,44 @@ class ServiceProxy(Controller):
         return BIND_RETRY_SECONDS if self._unbindable else None
 
     async def _listen(self, frontend: Frontend) -> None:
-        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._serve(frontend, (reader, writer))
-
         try:
-            server = await asyncio.start_server(
-                accepted, frontend.ip, frontend.port, reuse_address=True
-            )
+            listener = socket.create_server((frontend.ip, frontend.port))
         except OSError as error:
             if self._unbindable.get(frontend) != str(error):
                 log.warning("cannot listen on %s:%d: %s", frontend.ip, frontend.port, error)
             self._unbindable[frontend] = str(error)
             return
+        listener.setblocking(False)
         self._unbindable.pop(frontend, None)
-        self._listeners[frontend] = server
+        self._listeners[frontend] = asyncio.create_task(self._accept(frontend, listener))
         log.info("listening on %s:%d", frontend.ip, frontend.port)
 
-    async def _serve(self, frontend: Frontend, client: Streams) -> None:
-        task = asyncio.current_task()
-        assert task is not None  # a start_server callback always runs in its own task
+    async def _accept(self, frontend: Frontend, listener: socket.socket) -> None:
+        """Our own accept loop rather than asyncio.start_server: on Python 3.11 a connection
+        accepted just as a Server closes is never handed over nor closed (it hangs, unanswered);
+        here every accepted socket is served, and the listener closes when the loop ends."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                connection, _ = await loop.sock_accept(listener)
+                self._track(asyncio.create_task(self._serve_socket(frontend, connection)))
+        finally:
+            listener.close()
+            log.info("closed %s:%d", frontend.ip, frontend.port)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _serve_socket(self, frontend: Frontend, connection: socket.socket) -> None:
+        try:
+            client = await asyncio.open_connection(sock=connection)
+        except OSError:
+            connection.close()  # gone before it could be served
+            return
+        await self._serve(frontend, client)
+
+    async def _serve(self, frontend: Frontend, client: Streams) -> None:
         try:
             upstream = await self._connect(frontend)
             if upstream is None:
@@ -85,7 +103,6 @@ class ServiceProxy(Controller):
                 return
             await splice(client, upstream)
         finally:
-            self._connections.discard(task)
             if not client[1].transport.is_closing():  # cancelled before it was spliced
                 client[1].transport.abort()
 
@@ -110,13 +127,12 @@ class ServiceProxy(Controller):
         try:
             await super().run()
         finally:
-            for server in self._listeners.values():
-                server.close()
+            listeners = list(self._listeners.values())
             self._listeners.clear()
             connections = list(self._connections)
-            for task in connections:
+            for task in [*listeners, *connections]:
                 task.cancel()
-            await asyncio.gather(*connections, return_exceptions=True)
+            await asyncio.gather(*listeners, *connections, return_exceptions=True)
 
 
 async def run(kubeconfig: Path, stop: asyncio.Event) -> None:
