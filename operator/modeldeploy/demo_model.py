@@ -73,33 +73,34 @@ def digits_mlp(data_dir: Path) -> DigitsModel:
     )
 
 
-def _build_digits(out: Path) -> None:
-    import torch
+def split_digits(out: Path, images: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """load_digits scaled to [0, 1] (rows [N, 64], or `images` [N, 1, 8, 8]), split 80/20
+    (stratified, seeded) into out/train.npz and out/val.npz; returns the training part."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
-    inputs = (digits.data / 16.0).astype(np.float32)
+    if images:  # the channel axis added last (its strides matter to torch's conv kernels)
+        inputs = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
+    else:
+        inputs = (digits.data / 16.0).astype(np.float32)
     labels = digits.target.astype(np.int64)
     x_train, x_val, y_train, y_val = train_test_split(
         inputs, labels, test_size=0.2, random_state=0, stratify=labels
     )
     np.savez(out / "train.npz", inputs=x_train, labels=y_train)
     np.savez(out / "val.npz", inputs=x_val, labels=y_val)
+    return x_train, y_train
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    sizes = (64, *DIGITS_HIDDEN, 10)
-    layers: list[torch.nn.Module] = []
-    for fan_in, fan_out in itertools.pairwise(sizes[:-1]):
-        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
-    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
-    net = torch.nn.Sequential(*layers)
 
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    features, targets = torch.from_numpy(x_train), torch.from_numpy(y_train)
+def fit(net: Any, optimizer: Any, inputs: np.ndarray, labels: np.ndarray, epochs: int) -> None:
+    """Cross-entropy training in seeded shuffled minibatches of 64; leaves `net` in eval mode."""
+    import torch
+
+    features, targets = torch.from_numpy(inputs), torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(0)
-    for _ in range(40):
+    net.train()
+    for _ in range(epochs):
         order = torch.randperm(len(features), generator=generator)
         for start in range(0, len(order), 64):
             batch = order[start : start + 64]
@@ -108,6 +109,22 @@ def _build_digits(out: Path) -> None:
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
     net.eval()
+
+
+def _build_digits(out: Path) -> None:
+    import torch
+
+    x_train, y_train = split_digits(out)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    sizes = (64, *DIGITS_HIDDEN, 10)
+    layers: list[torch.nn.Module] = []
+    for fan_in, fan_out in itertools.pairwise(sizes[:-1]):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
+    net = torch.nn.Sequential(*layers)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    fit(net, optimizer, x_train, y_train, epochs=40)
     export_onnx(
         net,
         (torch.zeros(1, 64),),
@@ -126,8 +143,10 @@ def export_onnx(
     input_names: list[str],
     output_names: list[str],
     dynamic_axes: dict[str, dict[int, str]],
+    **options: Any,
 ) -> None:
-    """TorchScript-based export of a torch module: deterministic and without onnxscript."""
+    """TorchScript-based export of a torch module: deterministic and without onnxscript.
+    `options` go to torch.onnx.export (e.g. `training`, `do_constant_folding`)."""
     import torch
 
     with warnings.catch_warnings():
@@ -139,7 +158,5 @@ def export_onnx(
             input_names=input_names,
             output_names=output_names,
             dynamic_axes=dynamic_axes,
-            opset_version=17,
-            do_constant_folding=True,
-            dynamo=False,
+            **{"opset_version": 17, "do_constant_folding": True, "dynamo": False, **options},
         )
