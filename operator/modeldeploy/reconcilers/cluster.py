@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -47,7 +48,10 @@ class Cluster:
             API_ERRORS.labels(kind=kind, code=str(error.status)).inc()
             raise
         API_WRITES.labels(kind=kind, verb=verb).inc()
-        return result
+        # A raw answer keeps its pooled connection until its body is read: reading it here
+        # hands every connection back (unread, each call opened a new one: a TLS handshake).
+        body = result.data if isinstance(result, urllib3.BaseHTTPResponse) else None
+        return json.loads(body) if body else None
 
     def create(self, manifest: Mapping[str, Any]) -> None:
         kind = manifest["kind"]
@@ -145,9 +149,8 @@ class Cluster:
             if error.status == 409:
                 raise StaleStatusError(metadata["name"]) from None
             raise
-        assert result is not None
-        found: dict[str, Any] = json.loads(result.data)
-        return found
+        assert isinstance(result, dict)
+        return result
 
     def get_resource(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -148,7 +148,7 @@ class ApiService:
         return schemas
 
     def _crd_of(self, rt: ResourceType) -> dict[str, Any]:
-        crd = self.store.get(CRD_KEY, ("", f"{rt.plural}.{rt.group}"))
+        crd = self.store.peek(CRD_KEY, ("", f"{rt.plural}.{rt.group}"))
         if crd is None:
             raise errors.path_not_found()
         return crd
@@ -176,7 +176,7 @@ class ApiService:
         if rt.group == "events.k8s.io":
             obj = events.from_core(obj)
         if rt.custom:
-            crd = self.store.get(CRD_KEY, ("", f"{rt.plural}.{rt.group}"))
+            crd = self.store.peek(CRD_KEY, ("", f"{rt.plural}.{rt.group}"))
             if crd is not None:
                 customresources.default_on_read(crd, rt.version, obj)
         obj["apiVersion"] = rt.api_version

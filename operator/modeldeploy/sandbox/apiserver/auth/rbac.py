@@ -16,7 +16,7 @@ from modeldeploy.sandbox.apiserver import errors
 from modeldeploy.sandbox.apiserver.auth import rules
 from modeldeploy.sandbox.apiserver.auth.pki import MASTERS_GROUP
 from modeldeploy.sandbox.apiserver.auth.requestinfo import Attributes
-from modeldeploy.sandbox.apiserver.auth.users import SERVICE_ACCOUNT_PREFIX, User
+from modeldeploy.sandbox.apiserver.auth.users import User, service_account_user_name
 from modeldeploy.sandbox.apiserver.store import Store
 
 RBAC = "rbac.authorization.k8s.io"
@@ -41,7 +41,7 @@ def _applies(user: User, subject: dict[str, Any], namespace: str) -> bool:
     if kind == "ServiceAccount":
         account_namespace = subject.get("namespace") or namespace
         return bool(account_namespace) and (
-            user.name == f"{SERVICE_ACCOUNT_PREFIX}{account_namespace}:{name}"
+            user.name == service_account_user_name(account_namespace, name)
         )
     return False
 
