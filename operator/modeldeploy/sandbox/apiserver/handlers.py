@@ -23,7 +23,7 @@ from modeldeploy.sandbox.apiserver.resources import ResourceType
 from modeldeploy.sandbox.apiserver.scale import get_scale, update_scale
 from modeldeploy.sandbox.apiserver.selectors import FieldSelector, LabelSelector, object_filter
 from modeldeploy.sandbox.apiserver.service import ApiService
-from modeldeploy.sandbox.apiserver.store import Change
+from modeldeploy.sandbox.apiserver.store import Change, copied
 from modeldeploy.sandbox.apiserver.watch import (
     Subscription,
     check_list_options,
@@ -470,7 +470,7 @@ class ResourceRoutes:
                 await _send(response, event[0], self._shown(rt, event[1], as_table))
 
     def _shown(self, rt: ResourceType, obj: dict[str, Any], as_table: str | None) -> dict[str, Any]:
-        shown = self.service.present(rt, json.loads(json.dumps(obj)))
+        shown = self.service.present(rt, copied(obj))
         if as_table is not None:
             return tables.table(rt, [shown], shown["metadata"]["resourceVersion"], as_table)
         return shown

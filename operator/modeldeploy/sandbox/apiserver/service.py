@@ -39,7 +39,7 @@ from modeldeploy.sandbox.apiserver.options import DeleteOptions
 from modeldeploy.sandbox.apiserver.patch import PatchError, apply_patch, patch_types
 from modeldeploy.sandbox.apiserver.resources import BUILTIN_TYPES, ResourceType
 from modeldeploy.sandbox.apiserver.selectors import FieldSelector, LabelSelector, object_filter
-from modeldeploy.sandbox.apiserver.store import Change, Key, Store
+from modeldeploy.sandbox.apiserver.store import Change, Key, Store, copied
 from modeldeploy.sandbox.apiserver.watch import WatchHub
 
 CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -161,7 +161,7 @@ class ApiService:
     def _remove(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         change = self.store.remove(rt.storage_key, obj)
         self._announce(change)
-        return self.present(rt, copy.deepcopy(change.obj))
+        return self.present(rt, copied(change.obj))
 
     def _announce(self, change: Change) -> None:
         if change.key == CRD_KEY:
@@ -222,7 +222,7 @@ class ApiService:
             if limit and len(items) >= limit:
                 remaining += 1
                 continue
-            items.append(self.present(rt, copy.deepcopy(obj)))
+            items.append(self.present(rt, copied(obj)))
             if limit and len(items) == limit:
                 next_token = position
         token = None
@@ -525,7 +525,7 @@ class ApiService:
                 (field_manager, force),
             )
         old = self._stored(rt, namespace, name)
-        current = self.present(rt, copy.deepcopy(old))
+        current = self.present(rt, copied(old))
         accepted = patch_types(strategic=not rt.custom)
         if content_type not in accepted:
             raise errors.unsupported_media_type(content_type, [*accepted, APPLY_PATCH])
@@ -584,7 +584,7 @@ class ApiService:
             except PatchError as error:
                 raise errors.invalid(rt.kind, rt.group, name, [error.cause()]) from error
             return self.create(rt, namespace, created, dry_run, field_validation)
-        current = self.present(rt, copy.deepcopy(old))
+        current = self.present(rt, copied(old))
         try:
             applied = server_side_apply(
                 current, obj, field_manager, rt.api_version, strategic, force

@@ -57,6 +57,13 @@ class LoggedChange:
         return Change(self.rv, self.key, self.type, json.loads(self.body), old)
 
 
+def copied(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a stored (JSON) object, through JSON: several times faster than
+    copy.deepcopy on these plain trees."""
+    result: dict[str, Any] = json.loads(json.dumps(obj, separators=(",", ":")))
+    return result
+
+
 def object_id(obj: dict[str, Any]) -> ObjectId:
     metadata = obj["metadata"]
     return (metadata.get("namespace") or "", metadata["name"])
@@ -90,7 +97,7 @@ class Store:
 
     def get(self, key: Key, oid: ObjectId) -> dict[str, Any] | None:
         obj = self._objects.get(key, {}).get(oid)
-        return copy.deepcopy(obj) if obj is not None else None
+        return copied(obj) if obj is not None else None
 
     def peek(self, key: Key, oid: ObjectId) -> dict[str, Any] | None:
         """The stored object itself, not a copy (for reads on every request): do not mutate it."""
