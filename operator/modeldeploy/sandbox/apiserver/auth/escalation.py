@@ -8,7 +8,6 @@ by the user's own rules in that namespace. The refusal is a 403 listing the miss
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from modeldeploy.sandbox.apiserver import errors
@@ -20,11 +19,6 @@ from modeldeploy.sandbox.apiserver.auth.users import User
 
 _ROLE_KINDS = {"Role": "roles", "ClusterRole": "clusterroles"}
 _BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
-
-
-def _go_quoted(values: tuple[str, ...]) -> str:
-    """fmt's %q of a []string, as the message prints the user's groups."""
-    return "[" + " ".join(json.dumps(value) for value in values) + "]"
 
 
 def check(authorizer: Authorizer, user: User, kind: str, obj: dict[str, Any]) -> None:
@@ -66,6 +60,6 @@ def check(authorizer: Authorizer, user: User, kind: str, obj: dict[str, Any]) ->
             plural,
             RBAC,
             name,
-            f'user "{user.name}" (groups={_go_quoted(user.groups)}) is attempting to grant RBAC '
-            "permissions not currently held:\n" + "\n".join(described),
+            f'user "{user.name}" (groups={rules.go_quoted_list(user.groups)}) is attempting to '
+            "grant RBAC permissions not currently held:\n" + "\n".join(described),
         )

@@ -142,7 +142,7 @@ def compact(rules: Sequence[Rule]) -> list[Rule]:
     return result
 
 
-def _go_quoted_list(values: list[str]) -> str:
+def go_quoted_list(values: Sequence[str]) -> str:
     """fmt's %q of a []string: ["a" "b"]."""
     return (
         "["
@@ -154,7 +154,7 @@ def _go_quoted_list(values: list[str]) -> str:
 def compact_string(rule: Rule) -> str:
     """pkg/apis/rbac/v1/helpers.go CompactString: {APIGroups:[""], Resources:["pods"], ...}."""
     parts = [
-        f"{label}:{_go_quoted_list(_listed(rule, key))}"
+        f"{label}:{go_quoted_list(_listed(rule, key))}"
         for label, key in (
             ("APIGroups", "apiGroups"),
             ("Resources", "resources"),
