@@ -204,8 +204,18 @@ def test_a_gate_failure_leaves_version_1_serving(env: Env, operator: OperatorPro
     assert status["history"][0]["outcome"] == "Rejected"
     assert _serving(env, "digits") == {"1": 2}
     assert env.infer("digits", _samples(env))[0] == "1"
-    events = env.cluster.core.list_namespaced_event(NAMESPACE).items
-    assert any(e.reason == "GateFailed" and e.type == "Warning" for e in events)
+    # The Warning event is posted after the status write that made the phase Failed.
+    wait_for(
+        lambda: (
+            any(
+                e.reason == "GateFailed" and e.type == "Warning"
+                for e in env.cluster.core.list_namespaced_event(NAMESPACE).items
+            )
+            or None
+        ),
+        "a GateFailed Warning event",
+        DEADLINE,
+    )
 
 
 def test_a_canary_that_never_gets_ready_is_rolled_back_after_the_progress_deadline(

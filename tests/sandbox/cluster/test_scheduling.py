@@ -68,10 +68,19 @@ def test_gpu_pods_need_the_toleration_and_wait_for_a_free_gpu(cluster: Cluster) 
         "victims found for incoming pod, 1 Preemption is not helpful for scheduling."
     )
     assert cluster.core.read_namespaced_pod("gpu-c", "default").status.phase == "Pending"
-    events = cluster.core.list_namespaced_event(
-        "default", field_selector="involvedObject.name=gpu-c"
-    ).items
-    assert any(e.reason == "FailedScheduling" and e.message == waiting for e in events)
+    # The scheduler posts its event after the PodScheduled condition.
+    wait_for(
+        lambda: (
+            any(
+                e.reason == "FailedScheduling" and e.message == waiting
+                for e in cluster.core.list_namespaced_event(
+                    "default", field_selector="involvedObject.name=gpu-c"
+                ).items
+            )
+            or None
+        ),
+        "a FailedScheduling event",
+    )
 
     cluster.core.delete_namespaced_pod("gpu-a", "default")
     assert wait_for(lambda: running_on(cluster, "gpu-c"), "gpu-c running", 30) == "gpu-pool"
