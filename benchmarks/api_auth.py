@@ -21,7 +21,6 @@ import asyncio
 import http.client
 import json
 import os
-import platform
 import random
 import ssl
 import statistics
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from benchmarks.machine import Machine
 
 from modeldeploy.sandbox.apiserver.auth.pki import PKI_DIR, Pki
 from modeldeploy.sandbox.apiserver.server import ApiServer
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         _serve(args.serve, args.insecure)
         return 0
-    load_before = os.getloadavg()
+    machine = Machine()
     with tempfile.TemporaryDirectory() as scratch:
         plain_dir, secure_dir = Path(scratch) / "plain", Path(scratch) / "secure"
         plain_dir.mkdir()
@@ -251,12 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 process.wait()
     baseline = rounds["plain HTTP, no authentication"]
     results = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-            "python": platform.python_version(),
-        },
+        "machine": machine.describe(),
         "method": {
             "servers": "two ApiServer processes: --insecure-http, and HTTPS",
             "rounds": args.rounds,

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shutil
 import signal
@@ -40,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import Machine
 from kubernetes import client
 from kubernetes import config as k8s_config
 from tests.controller.conftest import (
@@ -457,12 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / "operator_scale.json").write_text(json.dumps(results, indent=2) + "\n")
         plot(results, RESULTS / "operator_scale.png")
         return 0
-    started = time.time()
+    machine = Machine()
+    log = machine.log
 
-    def log(line: str) -> None:
-        print(f"[{time.time() - started:6.0f}s] {line}", flush=True)
-
-    load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="operator-scale-"))
     sizes = []
     try:
@@ -476,15 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     import kubernetes
 
     results = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "kubernetes_client": kubernetes.__version__,
-            "wall_s": round(time.time() - started),
-        },
+        "machine": machine.describe(kubernetes_client=kubernetes.__version__),
         "method": {
             "cluster": "sandbox API server + controllers + scheduler in the benchmark process, "
             "no node agent: serving pods stay Pending (1000 serving processes cannot run "

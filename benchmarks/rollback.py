@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import ssl
@@ -52,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchmarks.machine import Machine
 from tests.controller.conftest import (
     GROUP,
     NAMESPACE,
@@ -561,12 +561,9 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads((RESULTS / f"{args.output}.json").read_text())
         plot(results, RESULTS / f"{args.output}.png")
         return 0
-    started = time.time()
+    machine = Machine()
+    log = machine.log
 
-    def log(line: str) -> None:
-        print(f"[{time.time() - started:6.0f}s] {line}", flush=True)
-
-    load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="rollback-bench-"))
     providers = []
     try:
@@ -578,16 +575,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     results = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "note": "2 shared cores; other sandbox tests ran at the same time (see loadavg, "
-            "also per run)",
-            "wall_s": round(time.time() - started),
-        },
+        "machine": machine.describe(
+            note="2 shared cores; other sandbox tests ran at the same time (see loadavg, "
+            "also per run)"
+        ),
         "method": {
             "runs_per_provider": args.runs,
             "cluster": "sandbox API server, controllers, scheduler, node agent and Service "

@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import socket
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from benchmarks.machine import Machine
 from tests.fixtures.models import default_data_dir, digits_mlp, minilm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -452,11 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = default_data_dir()
     for system in ("kserve", "mlserver"):
         peer_python(system, data_dir)
-    started = time.time()
-    load_before = os.getloadavg()
-
-    def log(line: str) -> None:
-        print(f"[{time.time() - started:6.0f}s] {line}", flush=True)
+    machine = Machine()
+    log = machine.log
 
     models = {}
     for workload in workloads(data_dir):
@@ -464,15 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         partial = RESULTS / "serve.partial.json"  # kept if a later model fails
         partial.write_text(json.dumps(models, indent=2))
     results = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-            "python": platform.python_version(),
-            "onnxruntime": ort.__version__,
-            "peers": PEER_PACKAGES,
-            "wall_s": round(time.time() - started),
-        },
+        "machine": machine.describe(onnxruntime=ort.__version__, peers=PEER_PACKAGES),
         "method": {
             "load": "wrk -t1 --latency, v2 JSON body of one row, --timeout 30s",
             "concurrencies": list(CONCURRENCIES),

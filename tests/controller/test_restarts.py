@@ -102,6 +102,18 @@ def test_killed_at_every_point_of_a_rollout_it_converges(env: Env, tmp_path: Pat
             "version 2 Ready after the restarts",
             DEADLINE,
         )
+        # The promotion's status is written before version 1's last scale-down.
+        wait_for(
+            lambda: (
+                {
+                    d.metadata.labels["modeldeploy.dev/version"]: d.spec.replicas
+                    for d in env.deployments("digits").values()
+                }
+                == {"1": 0, "2": 2}
+            ),
+            "version 1 at 0",
+            DEADLINE,
+        )
     finally:
         stop_operator(operator)
     assert len(killed_at) >= 6
@@ -111,9 +123,4 @@ def test_killed_at_every_point_of_a_rollout_it_converges(env: Env, tmp_path: Pat
     assert len({j.metadata.name for j in jobs}) == 2
     history = [(h["version"], h["outcome"]) for h in status["history"]]
     assert history == [("2", "Promoted"), ("1", "Promoted")]
-    replicas = {
-        d.metadata.labels["modeldeploy.dev/version"]: d.spec.replicas
-        for d in env.deployments("digits").values()
-    }
-    assert replicas == {"1": 0, "2": 2}
     assert status["observedGeneration"] == env.resource("digits")["metadata"]["generation"]

@@ -154,11 +154,8 @@ def test_version_2_follows_the_canary_steps_through_the_service(
     status = env.status("digits")
     assert status["stableVersion"] == "2"
     assert "canaryVersion" not in status
-    replicas = {
-        d.metadata.labels["modeldeploy.dev/version"]: d.spec.replicas
-        for d in env.deployments("digits").values()
-    }
-    assert replicas == {"1": 0, "2": 4}
+    # The promotion's status is written before version 1's last scale-down.
+    wait_for(lambda: _serving(env, "digits") == {"1": 0, "2": 4}, "version 1 at 0", DEADLINE)
     assert [h["outcome"] for h in status["history"][:2]] == ["Promoted", "Promoted"]
     # Version 1's pods leave the Service as they terminate (the endpoints controller and the
     # proxy follow by watch, a moment after the promotion): from then on only version 2 answers.
@@ -269,7 +266,8 @@ def test_fast_rollback_to_a_kept_revision_and_deletion(env: Env, operator: Opera
     # The kept Deployment of version 1 served again: no new Deployment, no steps.
     assert first <= set(env.deployments("digits"))
     assert len(env.deployments("digits")) == 2
-    assert _serving(env, "digits") == {"1": 2, "2": 0}
+    # The status is written before the actions it plans: version 2 is scaled down just after.
+    wait_for(lambda: _serving(env, "digits") == {"1": 2, "2": 0}, "version 2 at 0", DEADLINE)
     env.kubectl("delete", "mdep", "digits", "-n", NAMESPACE)
     wait_for(lambda: not env.deployments("digits"), "Deployments gone", DEADLINE)
     wait_for(
