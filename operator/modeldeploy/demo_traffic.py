@@ -45,9 +45,13 @@ class Traffic:
     def __init__(self, url: str, name: str, rows: np.ndarray, pause: float = TRAFFIC_PAUSE):
         self.url, self.name, self.rows, self.pause = url, name, rows, pause
         self.answered: Counter[str] = Counter()
-        self.failed = 0
+        self.failures: Counter[str] = Counter()  # by what went wrong
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
+
+    @property
+    def failed(self) -> int:
+        return self.failures.total()
 
     @property
     def sent(self) -> int:
@@ -57,8 +61,8 @@ class Traffic:
         while not self._stop.is_set():
             try:
                 version, _ = infer(self.url, self.name, self.rows)
-            except (OSError, ValueError, KeyError):  # HTTPError, URLError, a cut-off body
-                self.failed += 1
+            except (OSError, ValueError, KeyError) as error:  # HTTPError, URLError, a cut-off body
+                self.failures[str(error)] += 1
             else:
                 self.answered[version] += 1
             self._stop.wait(self.pause)

@@ -117,6 +117,7 @@ def config_for(model: Path, **overrides: object) -> ServeConfig:
         port=0,
         threads=1,
         max_delay_ms=2.0,
+        quiet_period_s=0.0,  # no client is behind a Service here: stop at once
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 

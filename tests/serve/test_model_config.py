@@ -144,6 +144,12 @@ def test_settings_flags_win_over_env_and_pod_ip_is_the_default_host() -> None:
             {"MODELDEPLOY_MODEL_PATH": "m", "MODELDEPLOY_HEADER_TIMEOUT_S": "soon"},
             "MODELDEPLOY_HEADER_TIMEOUT_S='soon'",
         ),
+        (
+            ["--model-path", "m", "--grace-period-s", "8"],
+            {"MODELDEPLOY_QUIET_PERIOD_S": "5"},
+            "--quiet-period-s (MODELDEPLOY_QUIET_PERIOD_S) 5 must be at most half of "
+            "--grace-period-s (MODELDEPLOY_GRACE_PERIOD_S) 8",
+        ),
     ],
 )
 def test_settings_errors_name_the_flag_or_variable(

@@ -37,6 +37,7 @@ class ServeConfig:
     max_header_bytes: int = HttpLimits.max_header_bytes
     header_timeout_s: float = HttpLimits.header_timeout_s
     max_concurrency: int = 256
+    quiet_period_s: float = 5.0
     grace_period_s: float = 25.0
     providers: tuple[str, ...] = ("auto",)
     graph_optimization: str = "all"
@@ -119,7 +120,11 @@ _SETTINGS: dict[str, tuple[Callable[[str], Any], str]] = {
         "longest a request head may take to arrive, however slowly it trickles (408)",
     ),
     "max_concurrency": (_positive_int, "inference requests in flight before 503"),
-    "grace_period_s": (_non_negative, "on SIGTERM, how long in-flight requests may finish"),
+    "quiet_period_s": (
+        _non_negative,
+        "on SIGTERM, keep answering (not ready) until no request has come for this long",
+    ),
+    "grace_period_s": (_non_negative, "on SIGTERM, the longest the shutdown may take"),
     "providers": (_providers, "comma-separated ONNX Runtime execution providers, or 'auto'"),
     "graph_optimization": (
         _choice(list(GRAPH_OPTIMIZATION_LEVELS)),
@@ -179,4 +184,10 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> ServeConfig:
         )
     if config.model_digest is not None and config.model_store is None:
         raise ConfigError("--model-digest needs --model-store (MODELDEPLOY_MODEL_STORE)")
+    if config.quiet_period_s and config.quiet_period_s * 2 > config.grace_period_s:
+        raise ConfigError(
+            f"--quiet-period-s (MODELDEPLOY_QUIET_PERIOD_S) {config.quiet_period_s:g} must be at "
+            f"most half of --grace-period-s (MODELDEPLOY_GRACE_PERIOD_S) {config.grace_period_s:g}:"
+            " the requests taken while quiescing need a quiet period to finish"
+        )
     return config

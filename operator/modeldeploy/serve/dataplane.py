@@ -30,7 +30,8 @@ INLINE_RUN_LIMIT_S = 100e-6
 class State(enum.Enum):
     LOADING = "loading"
     READY = "ready"
-    DRAINING = "draining"
+    QUIESCING = "quiescing"  # shutting down: not ready, still answering
+    DRAINING = "draining"  # shutting down: refusing new requests
     FAILED = "failed"
 
 
@@ -50,6 +51,7 @@ class DataPlane:
         self.state = State.LOADING
         self.model: OnnxModel | None = None
         self.in_flight = 0
+        self._last_arrival = 0.0  # time.monotonic() of the latest admitted request
         self._submitted = 0  # admitted requests already handed to the batcher
         self._idle = asyncio.Event()
         self._idle.set()
@@ -112,7 +114,7 @@ class DataPlane:
 
     def admit(self) -> None:
         """Count an inference request in, or raise UnavailableError (503)."""
-        if self.state is not State.READY:
+        if self.state is not State.READY and self.state is not State.QUIESCING:
             if self.state is State.DRAINING:
                 raise UnavailableError("the server is shutting down")
             raise UnavailableError(f"the model is not ready ({self.state.value})", retry_after=5)
@@ -121,6 +123,7 @@ class DataPlane:
                 f"too many requests in flight (limit {self.config.max_concurrency})"
             )
         self.in_flight += 1
+        self._last_arrival = time.monotonic()
         self.metrics.in_flight.inc()
         self._idle.clear()
 
@@ -146,24 +149,45 @@ class DataPlane:
             self._submitted -= 1
 
     async def drain(self) -> bool:
-        """Refuse new requests, wait (up to the grace period) for in-flight ones.
+        """Shut down as a Service's backend must, all within the grace period.
 
-        Returns whether every in-flight request finished.
+        The endpoints controller and every node's proxy learn of a deleted pod at the same
+        time as its kubelet signals it, so requests keep coming for a moment. A ready server
+        first quiesces: it reports not ready and answers until no request has come for the
+        quiet period (as Knative's queue-proxy drainer does). Then it refuses new requests
+        (503) and waits for those in flight. Returns whether every in-flight request finished.
         """
+        config = self.config
+        deadline = time.monotonic() + config.grace_period_s
+        if self.state is State.READY and config.quiet_period_s > 0:
+            await self._quiesce(deadline - config.quiet_period_s)
         self.state = State.DRAINING
         pending = self.in_flight
         log.info(
             "draining: %d inference request(s) in flight, grace %.0fs",
             pending,
-            self.config.grace_period_s,
+            max(0.0, deadline - time.monotonic()),
         )
         try:
-            await asyncio.wait_for(self._idle.wait(), self.config.grace_period_s)
+            await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             log.error("grace period over with %d request(s) still in flight", self.in_flight)
             return False
         log.info("drained: all %d in-flight request(s) answered", pending)
         return True
+
+    async def _quiesce(self, latest: float) -> None:
+        """Not ready, still answering: until the quiet period passes with no new request, or
+        `latest` (which leaves the requests taken by then a quiet period to finish)."""
+        self.state = State.QUIESCING
+        self._last_arrival = time.monotonic()
+        log.info(
+            "not ready: answering until no request has come for %.1fs", self.config.quiet_period_s
+        )
+        while (now := time.monotonic()) < (
+            until := min(self._last_arrival + self.config.quiet_period_s, latest)
+        ):
+            await asyncio.sleep(until - now)  # the quiet-period timer, re-armed by arrivals
 
     async def close(self) -> None:
         if self._batcher is not None:

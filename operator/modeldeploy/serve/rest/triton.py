@@ -32,6 +32,7 @@ from modeldeploy.serve.rest.common import (
 _STATES = {
     State.LOADING: ("LOADING", ""),
     State.READY: ("READY", ""),
+    State.QUIESCING: ("UNLOADING", "the server is shutting down"),
     State.DRAINING: ("UNLOADING", "the server is shutting down"),
     State.FAILED: ("UNAVAILABLE", "the model could not be loaded (see the server's log)"),
 }
