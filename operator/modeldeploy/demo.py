@@ -395,7 +395,8 @@ def _summary(
     answered = ", ".join(f"{n} by version {v}" for v, n in sorted(traffic.answered.items()))
     print(
         f"\nthe demo sent {traffic.sent} requests through the Service: answered {answered}; "
-        f"{traffic.failed} failed (error answers and connections cut by a pod going away)"
+        f"{traffic.failed} failed"
+        + "".join(f"; {count} x {why}" for why, count in traffic.failures.most_common(3))
     )
     times, requests, errors = figures.series(started, ended, PLOT_STEP, PLOT_WINDOW)
     title = f"{NAME}: traffic share and error rate per version (Prometheus, {PLOT_WINDOW} rates)"
