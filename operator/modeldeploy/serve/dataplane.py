@@ -114,7 +114,7 @@ class DataPlane:
 
     def admit(self) -> None:
         """Count an inference request in, or raise UnavailableError (503)."""
-        if self.state is not State.READY and self.state is not State.QUIESCING:
+        if self.state not in (State.READY, State.QUIESCING):
             if self.state is State.DRAINING:
                 raise UnavailableError("the server is shutting down")
             raise UnavailableError(f"the model is not ready ({self.state.value})", retry_after=5)
@@ -163,13 +163,10 @@ class DataPlane:
             await self._quiesce(deadline - config.quiet_period_s)
         self.state = State.DRAINING
         pending = self.in_flight
-        log.info(
-            "draining: %d inference request(s) in flight, grace %.0fs",
-            pending,
-            max(0.0, deadline - time.monotonic()),
-        )
+        remaining = max(0.0, deadline - time.monotonic())
+        log.info("draining: %d inference request(s) in flight, grace %.0fs", pending, remaining)
         try:
-            await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - time.monotonic()))
+            await asyncio.wait_for(self._idle.wait(), remaining)
         except TimeoutError:
             log.error("grace period over with %d request(s) still in flight", self.in_flight)
             return False

@@ -42,14 +42,14 @@ class ServiceProxy(Controller):
         self.endpoints = self.informer(Informer(client, ENDPOINTS))
         self.services.on_change(lambda _event, _service: self.queue.add(_SYNC))
         self._routes: dict[Frontend, ServicePort] = {}
-        self._listeners: dict[Frontend, asyncio.Task[None]] = {}
+        self._listeners: dict[Frontend, socket.socket] = {}
         self._unbindable: dict[Frontend, str] = {}
         self._connections: set[asyncio.Task[None]] = set()
 
     async def reconcile(self, key: str) -> float | None:
         self._routes = frontends(self.services.items())
         for frontend in [f for f in self._listeners if f not in self._routes]:
-            self._listeners.pop(frontend).cancel()  # open connections go on
+            self._close(frontend)  # open connections go on
         for frontend in [f for f in self._unbindable if f not in self._routes]:
             del self._unbindable[frontend]
         for frontend in self._routes:
@@ -67,21 +67,33 @@ class ServiceProxy(Controller):
             return
         listener.setblocking(False)
         self._unbindable.pop(frontend, None)
-        self._listeners[frontend] = asyncio.create_task(self._accept(frontend, listener))
+        self._listeners[frontend] = listener
+        asyncio.get_running_loop().add_reader(listener, self._accept, frontend, listener)
         log.info("listening on %s:%d", frontend.ip, frontend.port)
 
-    async def _accept(self, frontend: Frontend, listener: socket.socket) -> None:
-        """Our own accept loop rather than asyncio.start_server: on Python 3.11 a connection
-        accepted just as a Server closes is never handed over nor closed (it hangs, unanswered);
-        here every accepted socket is served, and the listener closes when the loop ends."""
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                connection, _ = await loop.sock_accept(listener)
-                self._track(asyncio.create_task(self._serve_socket(frontend, connection)))
-        finally:
-            listener.close()
-            log.info("closed %s:%d", frontend.ip, frontend.port)
+    def _accept(self, frontend: Frontend, listener: socket.socket) -> None:
+        """Takes every connection waiting on a readable listener, each to be served.
+
+        A reader callback, not asyncio.start_server nor loop.sock_accept: on Python 3.11 both
+        can accept a connection just as the listener is closed (or the accept cancelled) and
+        then neither hand it over nor close it, so it hangs unanswered. A callback removed
+        before the listener closes never runs again, and what it accepted it serves."""
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # e.g. out of file descriptors: try on the next wake-up
+                log.warning("accept on %s:%d: %s", frontend.ip, frontend.port, error)
+                return
+            connection.setblocking(False)
+            self._track(asyncio.create_task(self._serve_socket(frontend, connection)))
+
+    def _close(self, frontend: Frontend) -> None:
+        listener = self._listeners.pop(frontend)
+        asyncio.get_running_loop().remove_reader(listener)
+        listener.close()  # connections still in its backlog are reset by the kernel
+        log.info("closed %s:%d", frontend.ip, frontend.port)
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._connections.add(task)
@@ -127,12 +139,12 @@ class ServiceProxy(Controller):
         try:
             await super().run()
         finally:
-            listeners = list(self._listeners.values())
-            self._listeners.clear()
+            for frontend in list(self._listeners):
+                self._close(frontend)
             connections = list(self._connections)
-            for task in [*listeners, *connections]:
+            for task in connections:
                 task.cancel()
-            await asyncio.gather(*listeners, *connections, return_exceptions=True)
+            await asyncio.gather(*connections, return_exceptions=True)
 
 
 async def run(kubeconfig: Path, stop: asyncio.Event) -> None:
