@@ -1,7 +1,8 @@
 """A whole sandbox cluster per test: API server + controllers, scheduler and node agent.
 
 The components run on their own event loop in a background thread with short
-back-offs (Job retries 0.2 s, crash loops 0.5 s) so failure paths finish quickly.
+back-offs (Job retries 0.2 s, crash loops 0.5 s) so failure paths finish quickly, and
+containers get 1 s after SIGTERM when the cluster stops.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Cluster:
                     node_grace_seconds=self.node_grace_seconds,
                     with_node=self.with_node,
                     nodes=self.nodes,
+                    # Nothing is sent to the pods once a test is over: no need to let model
+                    # servers quiesce for their quiet period before they are killed.
+                    shutdown_grace=1.0,
                 )
             )
         except BaseException as error:  # surfaced by the tests through `self.error`

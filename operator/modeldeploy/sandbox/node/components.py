@@ -28,12 +28,17 @@ async def run_components(
     with_node: bool = True,
     with_proxy: bool = True,
     nodes: tuple[NodeConfig, ...] = (),
+    shutdown_grace: float = agent.AgentOptions.shutdown_grace,
 ) -> None:
     """Controllers, scheduler, and unless turned off the node agent (with `nodes`, else the
     default nodes) and the Service proxy (ClusterIP:port -> ready endpoints), until `stop`
-    is set."""
+    is set; then the agent gives containers `shutdown_grace` seconds after SIGTERM."""
     options = agent.AgentOptions(
-        directory=directory, nodes=nodes, crash_backoff=crash_backoff, isolate=isolate
+        directory=directory,
+        nodes=nodes,
+        crash_backoff=crash_backoff,
+        isolate=isolate,
+        shutdown_grace=shutdown_grace,
     )
     await run_until_stopped(
         stop,
