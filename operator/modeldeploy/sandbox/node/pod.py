@@ -260,6 +260,10 @@ class PodWorker:
             lifecycle.cancel()
             await asyncio.gather(lifecycle, return_exceptions=True)
             if not self.removed:
+                # "On deletion, the Pod automatically puts itself into an unready state ...
+                # while it waits for the containers in the Pod to stop" (the Pod lifecycle
+                # docs): its servers may go on answering for a while (quiescing), not ready.
+                await self.mark_not_ready()
                 for state in self._running():
                     message = f"Stopping container {state.name}"
                     await self.event("Normal", "Killing", message, state.name)
